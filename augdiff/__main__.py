@@ -1,0 +1,3 @@
+from augdiff.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Downstream classifiers (timm) trained on real, generated and mixed sets."""

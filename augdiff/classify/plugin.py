@@ -1,0 +1,1 @@
+"""Registers augdiff's built-in classifiers (filled in this session)."""

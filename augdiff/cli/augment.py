@@ -1,0 +1,51 @@
+"""``augdiff augment``: write a generated set (PNGs + manifest.jsonl) from a fitted generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from augdiff import workflow
+from augdiff.cli.options import (
+    DEFAULT_DATA, DEFAULT_PROFILE, Crop, Data, DataRoot, Json, Profile, RunsDir, Seed, Set, Size,
+    TrainPerClass, console, data_options, emit_json, parse_overrides,
+)
+from augdiff.progress import reporter
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("augment")
+    def augment(
+        generator: Annotated[str, typer.Option("--generator", help="Generator name (see `augdiff list`).")],
+        n: Annotated[int, typer.Option("--n", help="Number of images to generate.")] = 500,
+        out: Annotated[Path | None, typer.Option("--out", help="Output folder [default: inside the run].")] = None,
+        cls: Annotated[str | None, typer.Option("--class", help="Generate only this class.")] = None,
+        steps: Annotated[int | None, typer.Option("--steps", help="Sampling steps (DDIM respacing).")] = None,
+        data: Data = DEFAULT_DATA,
+        data_root: DataRoot = None,
+        crop: Crop = None,
+        size: Size = None,
+        train_per_class: TrainPerClass = 500,
+        profile: Profile = DEFAULT_PROFILE,
+        seed: Seed = 0,
+        runs_dir: RunsDir = None,
+        set_: Set = None,
+        json_: Json = False,
+    ) -> None:
+        """Generate --n images with --generator (fitting it first if needed) into --out."""
+        overrides = parse_overrides(set_)
+        if steps is not None:
+            overrides["sample_steps"] = steps
+        result = workflow.augment(
+            generator, data, data_options(data_root, seed, train_per_class, crop, size), n=n, out=out,
+            profile=profile, seed=seed, runs_dir=runs_dir, cls=cls, overrides=overrides,
+            progress=reporter(not json_),
+        )
+        summary = {"generator": generator, "out": str(result.out_dir), "n": len(result.generated),
+                   "counts": result.counts, "run_dir": str(result.run_dir), "seconds": result.seconds}
+        if json_:
+            emit_json(summary)
+        else:
+            console.print(f"[green]wrote[/] {len(result.generated)} images to {result.out_dir} {result.counts}")

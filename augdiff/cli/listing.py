@@ -1,0 +1,42 @@
+"""``augdiff list``: what generators, datasets and classifiers are installed, and from which plugin."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from augdiff import plugins
+from augdiff.cli.options import DEFAULT_PROFILE, Json, Profile, Seed, console, emit_json
+
+
+def inventory(profile: str) -> dict[str, list[dict[str, object]]]:
+    gens = []
+    for name, reg in plugins.generators().items():
+        cls = reg.obj
+        gens.append({
+            "name": name, "plugin": reg.plugin, "description": cls.description,
+            "profiles": list(cls.profiles), "fits_as": cls.fitted_under(),
+            "config": cls.profiles.get(profile),
+        })
+    datasets = [{"name": n, "plugin": r.plugin, "description": r.obj.description}
+                for n, r in plugins.datasets().items()]
+    classifiers = [{"name": n, "plugin": r.plugin, "description": r.obj.description}
+                   for n, r in plugins.classifiers().items()]
+    return {"generators": gens, "datasets": datasets, "classifiers": classifiers}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("list")
+    def list_(json_: Json = False, profile: Profile = DEFAULT_PROFILE, seed: Seed = 0) -> None:
+        """List generators, datasets and classifiers with the plugin each came from."""
+        inv = inventory(profile)
+        if json_:
+            emit_json(inv)
+            return
+        for kind, rows in inv.items():
+            table = Table(title=kind, title_justify="left", show_edge=False)
+            for col in ("name", "plugin", "description"):
+                table.add_column(col)
+            for row in rows:
+                table.add_row(str(row["name"]), str(row["plugin"]), str(row["description"]))
+            console.print(table)

@@ -1,0 +1,1 @@
+"""Registers augdiff's built-in datasets (filled in this session)."""

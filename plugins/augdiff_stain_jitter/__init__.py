@@ -1,0 +1,1 @@
+"""augdiff generator plugin (being written)."""
