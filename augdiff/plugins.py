@@ -57,7 +57,17 @@ def load_plugins() -> None:
             _stderr.print(
                 f"[yellow]warning:[/] skipping plugin '{ep.name}' ({ep.value}): {type(exc).__name__}: {exc}",
                 highlight=False,
+                soft_wrap=True,
             )
+
+
+def reload_plugins() -> None:
+    """Forget entry-point plugins and load them again (after installing one, or changing AUGDIFF_LOAD_PLUGINS)."""
+    global _loaded
+    for name, _ in list(pm.list_name_plugin()):
+        pm.unregister(name=name)
+    _loaded = False
+    load_plugins()
 
 
 @dataclass(frozen=True)

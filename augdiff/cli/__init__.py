@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import typer
+from rich.text import Text
 from typer.core import TyperGroup
 
 from augdiff.cli.options import err_console
@@ -20,30 +21,30 @@ class _Group(TyperGroup):
         except AugdiffError as exc:
             if os.environ.get("AUGDIFF_DEBUG"):
                 raise
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True, markup=True)
+            err_console.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False, soft_wrap=True)
             ctx.exit(exc.exit_code)
 
 
-app = typer.Typer(
-    cls=_Group,
-    name="augdiff",
-    help="Fit generators on a small histopathology set, generate (progressive) images, benchmark a classifier.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-
-
-def _build() -> None:
+def create_app() -> typer.Typer:
+    """Build the CLI: core commands, then whatever plugins add through ``register_commands``."""
     from augdiff import plugins
     from augdiff.cli import augment, benchmark, data, evaluate, fit, listing
 
+    app = typer.Typer(
+        cls=_Group,
+        name="augdiff",
+        help="Fit generators on a small histopathology set, generate (progressive) images, benchmark a classifier.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
     for module in (listing, data, fit, augment, benchmark, evaluate):
         module.register(app)
     plugins.register_commands(app)
+    return app
 
 
-_build()
+app = create_app()
 
 
 def main() -> None:
