@@ -113,19 +113,22 @@ def augment(
     if n <= 0:
         raise AugdiffError(f"--n {n}: the number of images must be positive")
     gen_cls = plugins.get_generator(generator)
+    fit_cls = plugins.get_generator(gen_cls.fitted_under())
+    config = fit_cls.from_profile(profile, [], _fit_overrides(fit_cls, overrides)).config
+    ds = load_data_for(fit_cls, config, data, options)
+    class_index = None
+    if cls is not None:
+        if cls not in ds.classes:
+            raise AugdiffError(f"--class {cls}: not a class of {data}; its classes: {', '.join(ds.classes)}")
+        class_index = ds.classes.index(cls)
     fitted = fit(generator, data, options, profile=profile, seed=seed, runs_dir=runs_dir,
-                 overrides=overrides, progress=progress)
+                 overrides=overrides, progress=progress, dataset=ds)
     # A derived generator (add-pro) wraps its parent's fitted state with its own generation behaviour.
     model = fitted.generator if gen_cls is type(fitted.generator) else gen_cls.load(fitted.run_dir / MODEL_DIR)
     for key, value in (overrides or {}).items():
         if key not in model.config:
             raise AugdiffError(f"--set {key}: generator '{generator}' has no option '{key}'")
         model.config[key] = value
-    class_index = None
-    if cls is not None:
-        if cls not in model.classes:
-            raise AugdiffError(f"--class {cls}: not a class of {data}; its classes: {', '.join(model.classes)}")
-        class_index = model.classes.index(cls)
     root = runs_root(runs_dir)
     with start_run(
         root, dataset=data, generator=generator, command="augment", config=model.config, seed=seed,

@@ -140,6 +140,7 @@ class PaperUNet(nn.Module):
         time_dim: int = PAPER_TIME_DIM,
         attention: Sequence[int] = (),
         heads: int = ATTENTION_HEADS,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         widths = [int(w) for w in widths]
@@ -163,6 +164,9 @@ class PaperUNet(nn.Module):
             {str(p): SelfAttention(outputs[p], heads) for p in self.attention_positions}
         )
         self.head = nn.Conv2d(widths[0], out_channels, 1)
+        self.channels_last = channels_last
+        if channels_last:  # oneDNN's convolutions run natively on NHWC; keep weights and activations in it
+            self.to(memory_format=torch.channels_last)
 
     def _attend(self, position: int, x: torch.Tensor) -> torch.Tensor:
         key = str(position)
@@ -171,6 +175,8 @@ class PaperUNet(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] % (1 << self.depth) or x.shape[-2] % (1 << self.depth):
             raise ValueError(f"image size {tuple(x.shape[-2:])} is not divisible by 2**{self.depth}")
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         temb = self.time_proj(self.time_embed(t))
         skips = []
         position = 1

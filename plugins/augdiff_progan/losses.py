@@ -34,7 +34,7 @@ def discriminator_loss(
     gp = gradient_penalty(critic, real, fake, generator=generator)
     wasserstein = fake_scores.mean() - real_scores.mean()
     loss = wasserstein + gp_weight * gp + drift * real_scores.pow(2).mean()
-    return loss, {"d_loss": float(loss), "w_dist": float(-wasserstein), "gp": float(gp)}
+    return loss, {"d_loss": loss.item(), "w_dist": -wasserstein.item(), "gp": gp.item()}
 
 
 def generator_loss(critic: Critic, fake: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,9 @@ import torch.nn.functional as F
 
 from augdiff.progress import NullReporter, Reporter
 from augdiff.seeding import torch_generator
-from augdiff.training.checkpoint import capture_rng, latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
+from augdiff.training.checkpoint import (
+    capture_rng, checkpoint_path, latest_checkpoint, load_checkpoint, prune_checkpoints, restore_rng, save_checkpoint,
+)
 from augdiff_progan.losses import discriminator_loss, generator_loss
 from augdiff_progan.networks import ProDiscriminator, ProGenerator, num_stages
 
@@ -56,7 +58,7 @@ class ProGANSettings:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in config.items() if k in known}
         if "betas" in values:
-            values["betas"] = tuple(values["betas"])
+            values["betas"] = tuple(float(b) for b in values["betas"])
         return cls(**values)
 
 
@@ -168,8 +170,7 @@ class ProGANTrainer:
             "G_ema": self.G_ema.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
-            "data_rng": self.rng.get_state(),
-            "rng": capture_rng(),
+            "rng": capture_rng(self.rng),
         }
 
     def _resume(self) -> None:
@@ -182,12 +183,12 @@ class ProGANTrainer:
         self.G_ema.load_state_dict(state["G_ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        self.rng.set_state(state["data_rng"])
-        restore_rng(state["rng"])
+        restore_rng(state["rng"], self.rng)
         self.step = int(state["step"])
 
     def _save(self) -> None:
-        save_checkpoint(self.workdir / f"checkpoint-{self.step:08d}.pt", self._state())
+        save_checkpoint(checkpoint_path(self.workdir, self.step), self._state())
+        prune_checkpoints(self.workdir, keep=2)
 
     # -- training ------------------------------------------------------------------------------------------
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:

@@ -1,0 +1,276 @@
+"""Run the comparison: fit/generate what is missing, build every training set, train each with K seeds, report.
+
+A *cell* is one training set trained with one seed. Each finished cell is written to
+``OUT/cells/<set>/seed<k>.json`` with a key hashing everything that determines it (classifier recipe, the exact
+training set, the validation/test data, the seed, the pretrained file), so an interrupted or repeated benchmark
+reuses every finished cell and recomputes only what changed (``force`` recomputes all).
+
+Seed k of every set is the same number, ``derive_seed(seed, "classifier", k)``: sets are compared under identical
+initialisation, batch order and augmentation streams, which is what makes the paired differences meaningful.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from augdiff import atomic, mixer, plugins
+from augdiff.benchmark import report as report_mod
+from augdiff.classify.models import build_classifier
+from augdiff.classify.train import (
+    CLASSIFIER_PROFILES,
+    ClassifierConfig,
+    copy_config,
+    evaluate,
+    predict,
+    train_classifier,
+)
+from augdiff.data import load_dataset
+from augdiff.data.spec import DataOptions, Dataset
+from augdiff.errors import AugdiffError
+from augdiff.generator import GeneratedSet
+from augdiff.progress import NullReporter, Reporter
+from augdiff.runstore import config_hash, runs_root
+from augdiff.seeding import derive_seed
+
+CELLS = "cells"
+
+
+@dataclass
+class BenchmarkOptions:
+    data: str
+    data_options: DataOptions
+    profile: str = "cpu"
+    classifier: str | None = None  # None: the profile's (vit_base for paper, as in the ADD paper)
+    generators: list[str] | None = None  # None: every installed generator
+    sets: list[str] | None = None  # None: every applicable recipe
+    seeds: int = 3
+    seed: int = 0
+    steps: int | None = None  # override the profile's optimiser-step budget (still the same for every set)
+    pretrained: Path | None = None
+    out: Path | None = None
+    force: bool = False
+    runs_dir: Path | None = None
+
+
+@dataclass
+class Cell:
+    set_name: str
+    seed_index: int
+    result: dict[str, Any]
+    reused: bool
+
+
+@dataclass
+class BenchmarkResult:
+    out_dir: Path
+    report: dict[str, Any]
+    cells: list[Cell] = field(default_factory=list)
+
+    @property
+    def trained(self) -> int:
+        return sum(not c.reused for c in self.cells)
+
+
+def classifier_config(profile: str, classifier: str | None = None, steps: int | None = None) -> ClassifierConfig:
+    if profile not in CLASSIFIER_PROFILES:
+        raise AugdiffError(f"--profile {profile}: unknown benchmark profile; choose {', '.join(CLASSIFIER_PROFILES)}")
+    if steps is not None and steps <= 0:
+        raise AugdiffError(f"--steps {steps}: the step budget must be positive")
+    config = CLASSIFIER_PROFILES[profile]
+    changes: dict[str, Any] = {"classifier": classifier, "steps": steps}
+    if steps is not None:  # keep the warm-up and validation cadence proportional to the budget
+        changes["warmup_steps"] = round(steps * config.warmup_steps / config.steps)
+        changes["eval_every"] = max(1, round(steps * config.eval_every / config.steps)) if config.eval_every else 0
+    return copy_config(config, **changes)
+
+
+def classifier_seeds(seed: int, k: int) -> list[int]:
+    return [derive_seed(seed, "classifier", i) % (1 << 31) for i in range(k)]
+
+
+def _file_digest(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise AugdiffError(f"--pretrained {path}: no such file")
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def default_out(opts: BenchmarkOptions, config: ClassifierConfig) -> Path:
+    """Keyed by what every cell shares, so adding generators or seeds later reuses the finished cells."""
+    key = config_hash(config.to_dict(), _options_record(opts.data_options), _file_digest(opts.pretrained))
+    return runs_root(opts.runs_dir) / opts.data / "benchmark" / f"{opts.profile}-s{opts.seed}-{key}"
+
+
+def _options_record(options: DataOptions) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in options.__dict__.items()}
+
+
+def _resolve_generators(names: list[str] | None) -> list[str]:
+    installed = list(plugins.generators())
+    if names is None:
+        return installed
+    for name in names:
+        plugins.get_generator(name)  # raises the one-line error naming the known generators
+    return list(dict.fromkeys(names))
+
+
+def _load_real(opts: BenchmarkOptions, config: ClassifierConfig) -> Dataset:
+    """The real splits at the classifier's input size (``--size`` wins over the profile's)."""
+    size = opts.data_options.size or config.image_size
+    return load_dataset(opts.data, DataOptions(**{**opts.data_options.__dict__, "size": size}))
+
+
+def _cell_path(out: Path, plan: mixer.SetPlan, k: int) -> Path:
+    return out / CELLS / plan.slug / f"seed{k}.json"
+
+
+def _read_cell(path: Path, key: str) -> dict[str, Any] | None:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if record.get("key") == key else None
+
+
+def calibrate(config: ClassifierConfig, dataset: Dataset, pretrained: Path | None, *, steps: int = 3) -> dict[str, float]:
+    """Measure seconds per optimiser step (after one warm-up step) and per validation pass on this machine."""
+    build = _builder(config, dataset, pretrained)
+    probe = copy_config(config, steps=steps + 1, warmup_steps=0, eval_every=0)
+    n = min(len(dataset.train), probe.batch_size * 2)
+    images, labels = dataset.train.images[:n], dataset.train.labels[:n]
+    one_hot = np.eye(len(dataset.classes), dtype=np.float32)[labels]
+    tiny_val = dataset.val.subset(np.arange(min(len(dataset.val), 8)))
+    # Both runs pay the model build and one tiny validation; their difference is ``steps`` optimiser steps.
+    t0 = time.perf_counter()
+    train_classifier(build, images, one_hot, tiny_val, copy_config(probe, steps=1), seed=0)
+    warm = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    outcome = train_classifier(build, images, one_hot, tiny_val, probe, seed=0)
+    per_step = max(1e-6, (time.perf_counter() - t0 - warm) / steps)
+    t0 = time.perf_counter()
+    predict(outcome.model, dataset.val.images, config)
+    per_val = time.perf_counter() - t0
+    return {"seconds_per_step": per_step, "seconds_per_val": per_val,
+            "seconds_per_test": per_val * len(dataset.test) / max(1, len(dataset.val))}
+
+
+def estimate_seconds(config: ClassifierConfig, cells: int, calibration: dict[str, float]) -> float:
+    evals = (config.steps // config.eval_every if config.eval_every else 0) + 1
+    per_cell = (config.steps * calibration["seconds_per_step"] + evals * calibration["seconds_per_val"]
+                + calibration["seconds_per_test"])
+    return cells * per_cell
+
+
+def _builder(config: ClassifierConfig, dataset: Dataset, pretrained: Path | None) -> Callable[[], Any]:
+    size = dataset.image_size
+    return lambda: build_classifier(config.classifier, len(dataset.classes), size, pretrained)
+
+
+def run_benchmark(
+    opts: BenchmarkOptions,
+    *,
+    progress: Reporter = NullReporter(),
+    announce: Callable[[str], None] = lambda _msg: None,
+) -> BenchmarkResult:
+    """Everything behind ``augdiff benchmark``; returns the report (also written to the output folder)."""
+    if opts.seeds < 1:
+        raise AugdiffError(f"--seeds {opts.seeds}: need at least one seed (3 or more for confidence intervals)")
+    t_start = time.perf_counter()
+    config = classifier_config(opts.profile, opts.classifier, opts.steps)
+    generators = _resolve_generators(opts.generators)
+    plans = mixer.plan_sets(opts.sets, generators)
+    out = Path(opts.out) if opts.out is not None else default_out(opts, config)
+    dataset = _load_real(opts, config)
+    seeds = classifier_seeds(opts.seed, opts.seeds)
+    notes = list(dataset.notes)
+    pretrained_digest = _file_digest(opts.pretrained)
+
+    # Build the model once up front: a bad --classifier/--pretrained/--size fails before any long work.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        params = sum(p.numel() for p in _builder(config, dataset, opts.pretrained)().parameters())
+    notes += [str(w.message) for w in caught]
+    for note in notes:
+        announce(f"note: {note}")
+
+    # Generated sets (fitting generators first where needed), one per (generator, size).
+    real_counts = dataset.train.counts()
+    generated: dict[tuple[str, int], GeneratedSet] = {}
+    gen_options = opts.data_options  # generators train at their own profile's size unless --size was given
+    for plan in plans:
+        if plan.generator is None:
+            continue
+        n = plan.recipe.generated_total(real_counts)
+        if (plan.generator, n) not in generated:
+            announce(f"generated set: {plan.generator} x {n} (fit and sample if missing)")
+            generated[(plan.generator, n)] = mixer.ensure_generated_set(
+                plan.generator, opts.data, gen_options, n=n, profile=opts.profile, seed=opts.seed,
+                runs_dir=opts.runs_dir, progress=progress,
+            )
+
+    sets = {}
+    for plan in plans:
+        source = generated.get((plan.generator, plan.recipe.generated_total(real_counts))) if plan.generator else None
+        training_set = mixer.build_set(plan, dataset.train, source)
+        training_set.write_manifest(out / "sets" / f"{plan.slug}.jsonl")
+        sets[plan.name] = training_set
+
+    data_key = (dataset.val.fingerprint(), dataset.test.fingerprint())
+    todo, cells = [], []
+    for plan in plans:
+        for k, seed_k in enumerate(seeds):
+            key = config_hash(config.to_dict(), sets[plan.name].fingerprint(), data_key, seed_k, pretrained_digest)
+            path = _cell_path(out, plan, k)
+            found = None if opts.force else _read_cell(path, key)
+            if found is not None:
+                cells.append(Cell(plan.name, k, found, reused=True))
+            else:
+                todo.append((plan, k, seed_k, key, path))
+
+    calibration = None
+    if todo and opts.profile != "smoke":
+        calibration = calibrate(config, dataset, opts.pretrained)
+        expected = estimate_seconds(config, len(todo), calibration)
+        announce(
+            f"expected wall time ≈ {expected / 60:.1f} min for {len(todo)} cells × {config.steps} steps "
+            f"(measured {calibration['seconds_per_step']:.3f} s/step, {calibration['seconds_per_val']:.2f} s per "
+            f"validation pass); generator fitting/sampling is not included"
+        )
+
+    build = _builder(config, dataset, opts.pretrained)
+    with progress.task(f"benchmark {len(plans)} sets × {len(seeds)} seeds", len(plans) * len(seeds)) as task:
+        task.advance(len(cells), reused=len(cells))
+        for plan, k, seed_k, key, path in todo:
+            training_set = sets[plan.name]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the pretrained notes were reported once above
+                outcome = train_classifier(build, training_set.images, training_set.probs, dataset.val, config,
+                                           seed=seed_k)
+            test = evaluate(outcome.model, dataset.test, config)
+            record = {
+                "key": key, "set": plan.name, "seed_index": k, "seed": seed_k, "test": test, "val": outcome.val,
+                "best_step": outcome.best_step, "optimizer_steps": outcome.optimizer_steps,
+                "samples_seen": outcome.samples_seen, "train_size": len(training_set),
+                "seconds": round(outcome.seconds, 2), "history": outcome.history,
+            }
+            atomic.write_json(path, record)
+            cells.append(Cell(plan.name, k, record, reused=False))
+            task.advance(1, set=plan.name, seed=k, acc=test["accuracy"])
+
+    report = report_mod.build_report(
+        opts=opts, config=config, plans=plans, sets=sets, cells=cells, seeds=seeds, dataset=dataset,
+        generators=generators, params=params, notes=notes, calibration=calibration,
+        seconds=time.perf_counter() - t_start,
+    )
+    report_mod.write_report(out, report, dataset=dataset, generated=generated)
+    return BenchmarkResult(out, report, cells)

@@ -1,0 +1,259 @@
+"""The benchmark's outputs: report.json (everything), report.md (the table), chart.png, samples/<generator>.png.
+
+Summaries are in percent (accuracy 81.2 means 81.2 %), differences in percentage points; per-cell metrics in
+report.json keep torchmetrics' fractions. The chart and sample grids are drawn with Pillow.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from augdiff import atomic
+from augdiff.benchmark.stats import CONFIDENCE, mean_ci, paired_difference
+from augdiff.classify.metrics import METRICS
+from augdiff.mixer import BASELINE
+from augdiff.runstore import versions
+
+if TYPE_CHECKING:
+    from augdiff.benchmark.protocol import BenchmarkOptions, Cell
+    from augdiff.classify.train import ClassifierConfig
+    from augdiff.data.spec import Dataset
+    from augdiff.generator import GeneratedSet
+    from augdiff.mixer import SetPlan, TrainingSet
+
+SELECTION = "checkpoint with the best validation accuracy (ties: higher validation AUROC, then the earlier step)"
+HEADLINE = ("accuracy", "f1")
+LABELS = {"accuracy": "Accuracy", "f1": "F1", "macro_f1": "Macro-F1", "auroc": "AUROC"}
+
+
+def build_report(
+    *,
+    opts: BenchmarkOptions,
+    config: ClassifierConfig,
+    plans: list[SetPlan],
+    sets: dict[str, TrainingSet],
+    cells: list[Cell],
+    seeds: list[int],
+    dataset: Dataset,
+    generators: list[str],
+    params: int,
+    notes: list[str],
+    calibration: dict[str, float] | None,
+    seconds: float,
+) -> dict[str, Any]:
+    by_set: dict[str, dict[int, dict[str, Any]]] = {}
+    reused = {(c.set_name, c.seed_index): c.reused for c in cells}
+    for c in cells:
+        by_set.setdefault(c.set_name, {})[c.seed_index] = c.result
+    baseline = [by_set[BASELINE][k]["test"] for k in range(len(seeds))]
+    rows = []
+    for plan in plans:
+        results = [by_set[plan.name][k] for k in range(len(seeds))]
+        tests = [r["test"] for r in results]
+        summary = {m: mean_ci([100 * t[m] for t in tests]).to_dict() for m in METRICS}
+        diff = None
+        if plan.name != BASELINE:
+            diff = {m: paired_difference([100 * t[m] for t in tests], [100 * b[m] for b in baseline]).to_dict()
+                    for m in METRICS}
+        rows.append({
+            "name": plan.name, "recipe": plan.recipe.name, "generator": plan.generator,
+            "description": plan.recipe.description, "composition": sets[plan.name].composition(),
+            "summary": summary, "vs_baseline": diff,
+            "cells": [{k: r[k] for k in ("seed_index", "seed", "test", "val", "best_step", "optimizer_steps",
+                                         "samples_seen", "seconds")} | {"reused": reused[(plan.name, i)]}
+                      for i, r in enumerate(results)],
+        })
+    return {
+        "data": opts.data,
+        "data_options": {k: (str(v) if isinstance(v, Path) else v) for k, v in opts.data_options.__dict__.items()},
+        "image_size": dataset.image_size,
+        "classes": dataset.classes,
+        "splits": {name: split.counts() for name, split in dataset.splits.items()},
+        "profile": opts.profile,
+        "classifier": {**config.to_dict(), "parameters": params,
+                       "pretrained": str(opts.pretrained) if opts.pretrained else None},
+        "selection": SELECTION,
+        "confidence": CONFIDENCE,
+        "base_seed": opts.seed,
+        "seeds": seeds,
+        "generators": generators,
+        "units": "summaries in percent, differences in percentage points, per-cell metrics as fractions",
+        "sets": rows,
+        "cells_trained": sum(not c.reused for c in cells),
+        "cells_reused": sum(c.reused for c in cells),
+        "calibration": calibration,
+        "seconds": round(seconds, 1),
+        "notes": notes,
+        "versions": versions(),
+    }
+
+
+# -- text --------------------------------------------------------------------------------------------------------
+def fmt_interval(iv: dict[str, Any]) -> str:
+    if iv["half_width"] is None:
+        return f"{iv['mean']:.1f}"
+    return f"{iv['mean']:.1f} ± {iv['half_width']:.1f}"
+
+
+def fmt_difference(iv: dict[str, Any] | None) -> str:
+    if iv is None:
+        return "—"
+    if iv["low"] is None:
+        return f"{iv['mean']:+.1f}"
+    mark = (" ↑" if iv["low"] > 0 else " ↓") if iv["excludes_zero"] else ""
+    return f"{iv['mean']:+.1f} [{iv['low']:+.1f}, {iv['high']:+.1f}]{mark}"
+
+
+def table_rows(report: dict[str, Any], metrics: tuple[str, ...] = HEADLINE) -> tuple[list[str], list[list[str]]]:
+    """Header and rows shared by report.md and the terminal table."""
+    header = ["Set", "Train (real + generated)"]
+    header += [f"{LABELS[m]} (%)" for m in metrics] + [f"Δ {LABELS[m]} (pp)" for m in metrics]
+    rows = []
+    for s in report["sets"]:
+        comp = s["composition"]
+        row = [s["name"], f"{comp['real']} + {comp['generated']}"]
+        row += [fmt_interval(s["summary"][m]) for m in metrics]
+        row += [fmt_difference(s["vs_baseline"] and s["vs_baseline"][m]) for m in metrics]
+        rows.append(row)
+    return header, rows
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(report: dict[str, Any], sample_grids: list[str]) -> str:
+    c = report["classifier"]
+    k = len(report["seeds"])
+    opts = report["data_options"]
+    lines = [
+        f"# augdiff benchmark: {report['data']}",
+        "",
+        f"- data: `{report['data']}` (root {opts.get('root')}, crop {opts.get('crop')}, "
+        f"{report['image_size']} px, {opts.get('train_per_class')} train per class); splits "
+        + ", ".join(f"{n} {v}" for n, v in report["splits"].items()),
+        f"- classifier: `{c['classifier']}` ({c['parameters']:,} parameters, pretrained: {c['pretrained'] or 'no'}), "
+        f"{c['steps']} optimiser steps × batch {c['batch_size']} for every set, AdamW lr {c['lr']} "
+        f"(warm-up {c['warmup_steps']}, cosine), {c['precision']}",
+        f"- model selection: {report['selection']} on the real validation split; metrics on the real test split",
+        f"- profile `{report['profile']}`, {k} seeds per set (base seed {report['base_seed']}), "
+        f"{report['cells_trained']} cells trained and {report['cells_reused']} reused, wall time "
+        f"{report['seconds'] / 60:.1f} min",
+        "",
+        _md_table(*table_rows(report)),
+        "",
+        f"Mean ± half-width of the {report['confidence']:.0%} t interval over the {k} seeds. Δ is the paired "
+        f"difference to `{BASELINE}` over the same seeds with its {report['confidence']:.0%} t interval; ↑/↓ mark "
+        "an interval that excludes 0. F1 is the positive class's (class 1) for binary data, macro otherwise.",
+        "",
+        _md_table(*table_rows(report, ("macro_f1", "auroc"))),
+        "",
+        "![accuracy and F1 with 95% CI](chart.png)",
+        "",
+    ]
+    if sample_grids:
+        lines += ["## Samples", ""] + [f"![{g}](samples/{g}.png)" for g in sample_grids] + [""]
+    if report["notes"]:
+        lines += ["## Notes", ""] + [f"- {n}" for n in report["notes"]] + [""]
+    return "\n".join(lines)
+
+
+# -- pictures ----------------------------------------------------------------------------------------------------
+_COLOURS = {"accuracy": (66, 110, 180), "f1": (222, 132, 62)}
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def render_chart(report: dict[str, Any]) -> Image.Image:
+    """Grouped bars (accuracy, F1) per set with 95 % CI error bars; the axis starts below the lowest interval."""
+    font = ImageFont.load_default()
+    sets = report["sets"]
+    group_w, bar_w, left, top, plot_h, bottom = 120, 34, 60, 40, 300, 70
+    width, height = left + group_w * len(sets) + 20, top + plot_h + bottom
+    lows = [s["summary"][m]["low"] if s["summary"][m]["low"] is not None else s["summary"][m]["mean"]
+            for s in sets for m in HEADLINE]
+    y0 = max(0.0, math.floor((min(lows) - 5) / 10) * 10)
+    y1 = 100.0
+
+    def y(v: float) -> float:
+        return top + plot_h * (1 - (min(max(v, y0), y1) - y0) / (y1 - y0))
+
+    img = Image.new("RGB", (width, height), "white")
+    d = ImageDraw.Draw(img)
+    for tick in np.arange(y0, y1 + 1e-9, 10):
+        d.line([(left, y(tick)), (width - 20, y(tick))], fill=(225, 225, 225))
+        d.text((left - 8, y(tick)), f"{tick:.0f}", fill="black", font=font, anchor="rm")
+    d.line([(left, top), (left, top + plot_h)], fill="black")
+    for i, s in enumerate(sets):
+        x_group = left + group_w * i + (group_w - 2 * bar_w) / 2
+        for j, m in enumerate(HEADLINE):
+            iv = s["summary"][m]
+            x = x_group + j * bar_w
+            d.rectangle([x + 2, y(iv["mean"]), x + bar_w - 2, top + plot_h], fill=_COLOURS[m])
+            if iv["low"] is not None:
+                xc = x + bar_w / 2
+                d.line([(xc, y(iv["high"])), (xc, y(iv["low"]))], fill="black", width=2)
+                for v in (iv["low"], iv["high"]):
+                    d.line([(xc - 6, y(v)), (xc + 6, y(v))], fill="black", width=2)
+        label = s["name"].split("/")
+        for line_no, part in enumerate(label):
+            d.text((left + group_w * i + group_w / 2, top + plot_h + 8 + 13 * line_no), part, fill="black",
+                   font=font, anchor="ma")
+    d.text((left, 12), f"{report['data']}: test accuracy and F1 (%), mean and {report['confidence']:.0%} CI over "
+           f"{len(report['seeds'])} seeds", fill="black", font=font)
+    for j, m in enumerate(HEADLINE):
+        x = width - 170 + 80 * j
+        d.rectangle([x, height - 22, x + 12, height - 10], fill=_COLOURS[m])
+        d.text((x + 16, height - 22), LABELS[m], fill="black", font=font)
+    return img
+
+
+def render_sample_grid(dataset: Dataset, generated: GeneratedSet, name: str, per_row: int = 8) -> Image.Image:
+    """Per class: a row of real training images, then a row of generated images whose arg-max label is it."""
+    font = ImageFont.load_default()
+    probs = generated.probs()
+    hard = probs.argmax(1)
+    cell = max(48, dataset.image_size)
+    label_w = 170
+    rows: list[tuple[str, list[np.ndarray]]] = []
+    for c, cls in enumerate(dataset.classes):
+        real = dataset.train.images[dataset.train.labels == c][:per_row]
+        rows.append((f"real {cls}", list(real)))
+        index = np.flatnonzero(hard == c)[:per_row]
+        images = [np.asarray(Image.open(generated.directory / generated.records[i]["file"]).convert("RGB"))
+                  for i in index]
+        rows.append((f"{name} {cls}", images))
+    img = Image.new("RGB", (label_w + per_row * (cell + 2), len(rows) * (cell + 2)), "white")
+    d = ImageDraw.Draw(img)
+    for r, (label, images) in enumerate(rows):
+        d.text((6, r * (cell + 2) + cell / 2), label, fill="black", font=font, anchor="lm")
+        for i, im in enumerate(images):
+            tile = Image.fromarray(im).resize((cell, cell), Image.NEAREST)
+            img.paste(tile, (label_w + i * (cell + 2), r * (cell + 2)))
+    return img
+
+
+def write_report(
+    out: Path, report: dict[str, Any], *, dataset: Dataset, generated: dict[tuple[str, int], GeneratedSet]
+) -> None:
+    grids = {}
+    for (name, _n), gen_set in sorted(generated.items(), key=lambda kv: -kv[0][1]):
+        grids.setdefault(name, gen_set)  # the largest set of each generator
+    for name, gen_set in grids.items():
+        atomic.write_bytes(out / "samples" / f"{name}.png", _png(render_sample_grid(dataset, gen_set, name)))
+    atomic.write_bytes(out / "chart.png", _png(render_chart(report)))
+    atomic.write_json(out / "report.json", report)
+    atomic.write_text(out / "report.md", render_markdown(report, sorted(grids)))
+

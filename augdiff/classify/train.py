@@ -1,0 +1,196 @@
+"""Train a classifier on a (possibly soft-labelled) training set for a fixed optimiser-step budget.
+
+Every training set gets the same number of optimiser steps at the same batch size, whatever its size: in the ADD
+paper's comparison a 5000-image set would otherwise win by getting ten times the compute of the 1000-image
+baseline. The checkpoint kept is the one with the best accuracy on the *real* validation split (ties broken by
+validation AUROC, then by the earlier step); the test split is never looked at during training.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from timm.optim import param_groups_weight_decay
+from torch import nn
+
+from augdiff.classify.metrics import classification_metrics
+from augdiff.classify.transforms import augment_batch, to_tensor, train_transform
+from augdiff.data.spec import Split
+from augdiff.errors import AugdiffError
+from augdiff.progress import NullReporter, Reporter
+from augdiff.seeding import derive_seed, numpy_rng
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """The downstream training recipe; one per benchmark profile (JSON-able, part of every cell's key)."""
+
+    classifier: str
+    image_size: int | None  # None: the dataset's own size (after --crop)
+    steps: int  # optimiser steps, identical for every training set
+    batch_size: int
+    lr: float
+    weight_decay: float = 0.05
+    warmup_steps: int = 0
+    eval_every: int = 0  # validate every this many steps (and at the end); 0: only at the end
+    eval_batch_size: int = 256
+    grad_clip: float = 1.0
+    precision: str = "bf16"  # "bf16" autocast (CPU and CUDA) or "fp32"
+    device: str = "auto"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Budgets: smoke is for CI (seconds per cell); cpu is sized for 2 CPU cores (see docs/benchmark.md for the
+# measured cost); paper uses the paper's backbone (ViT-B) at the dataset's resolution — the paper gives no
+# training hyper-parameters ("optimized in experiments"), so these are augdiff's choices.
+CLASSIFIER_PROFILES: dict[str, ClassifierConfig] = {
+    "smoke": ClassifierConfig("vit_micro", 16, steps=30, batch_size=32, lr=1e-3, warmup_steps=5, eval_every=10,
+                              eval_batch_size=512),
+    "cpu": ClassifierConfig("vit_tiny", 32, steps=300, batch_size=64, lr=5e-4, warmup_steps=30, eval_every=50),
+    "paper": ClassifierConfig("vit_base", None, steps=5000, batch_size=64, lr=1e-4, warmup_steps=500,
+                              eval_every=250),
+}
+
+
+def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of −Σ_c p_c log softmax(z)_c; equals ordinary cross-entropy for one-hot ``p``."""
+    return -(target_probs * F.log_softmax(logits.float(), dim=1)).sum(dim=1).mean()
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _autocast(device: torch.device, precision: str) -> torch.autocast:
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def cosine_with_warmup(step: int, total: int, warmup: int) -> float:
+    """LR multiplier: linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: np.ndarray, config: ClassifierConfig) -> torch.Tensor:
+    """Softmax probabilities (N, C) on CPU for uint8 NHWC ``images``."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(images), config.eval_batch_size):
+        x = to_tensor(images[start:start + config.eval_batch_size]).to(device)
+        with _autocast(device, config.precision):
+            logits = model(x)
+        out.append(F.softmax(logits.float(), dim=1).cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def evaluate(model: nn.Module, split: Split, config: ClassifierConfig) -> dict[str, float]:
+    probs = predict(model, split.images, config)
+    return classification_metrics(probs, torch.from_numpy(np.asarray(split.labels, dtype=np.int64)))
+
+
+@dataclass
+class TrainOutcome:
+    model: nn.Module  # with the selected (best-validation) weights loaded
+    optimizer_steps: int  # counted by a hook on the optimiser, not by the loop
+    samples_seen: int
+    best_step: int
+    val: dict[str, float]  # validation metrics of the selected checkpoint
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _batches(n: int, batch_size: int, steps: int, seed: int) -> list[np.ndarray]:
+    """Index batches for ``steps`` steps: consecutive seeded permutations, so every image is seen once per epoch
+    (an epoch may straddle two batches); the number of batches never depends on ``n``."""
+    rng = numpy_rng(seed, "order")
+    needed = steps * batch_size
+    order = np.concatenate([rng.permutation(n) for _ in range(-(-needed // n))])
+    return [order[i * batch_size:(i + 1) * batch_size] for i in range(steps)]
+
+
+def train_classifier(
+    build_model: Callable[[], nn.Module],
+    images: np.ndarray,
+    probs: np.ndarray,
+    val: Split,
+    config: ClassifierConfig,
+    *,
+    seed: int,
+    progress: Reporter = NullReporter(),
+    description: str = "train",
+) -> TrainOutcome:
+    """Build (seeded), train for exactly ``config.steps`` optimiser steps on soft targets, keep the best val."""
+    if len(images) == 0:
+        raise AugdiffError("the training set is empty: check --sets and the generated sets")
+    if len(images) != len(probs):
+        raise ValueError("one probability vector per image is required")
+    t0 = time.perf_counter()
+    device = resolve_device(config.device)
+    torch.manual_seed(derive_seed(seed, "init"))
+    model = build_model().to(device)
+    optimizer = torch.optim.AdamW(param_groups_weight_decay(model, config.weight_decay), lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: cosine_with_warmup(s, config.steps, config.warmup_steps)
+    )
+    counter = {"steps": 0}
+    optimizer.register_step_post_hook(lambda *_: counter.__setitem__("steps", counter["steps"] + 1))
+    transform = train_transform(derive_seed(seed, "augment") % (1 << 32))
+    targets = torch.from_numpy(np.asarray(probs, dtype=np.float32))
+    val_labels = torch.from_numpy(np.asarray(val.labels, dtype=np.int64))
+
+    best: tuple[tuple[float, float], int, dict[str, float], dict[str, torch.Tensor]] | None = None
+    history: list[dict[str, float]] = []
+    running, since, seen = 0.0, 0, 0
+    model.train()
+    with progress.task(description, config.steps) as task:
+        for step, index in enumerate(_batches(len(images), config.batch_size, config.steps, seed), start=1):
+            x = to_tensor(augment_batch(transform, images[index])).to(device)
+            with _autocast(device, config.precision):
+                logits = model(x)
+            loss = soft_cross_entropy(logits, targets[index].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            running, since, seen = running + float(loss), since + 1, seen + len(index)
+            last = step == config.steps
+            if last or (config.eval_every and step % config.eval_every == 0):
+                metrics = classification_metrics(predict(model, val.images, config), val_labels)
+                history.append({"step": step, "train_loss": running / since, **metrics})
+                running, since = 0.0, 0
+                key = (metrics["accuracy"], metrics["auroc"])
+                if best is None or key > best[0]:
+                    state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                    best = (key, step, metrics, state)
+            task.advance(1, loss=float(loss))
+    assert best is not None
+    model.load_state_dict(best[3])
+    return TrainOutcome(model, counter["steps"], seen, best[1], best[2], history, time.perf_counter() - t0)
+
+
+def copy_config(config: ClassifierConfig, **changes: Any) -> ClassifierConfig:
+    values = config.to_dict()
+    unknown = set(changes) - set(values)
+    if unknown:
+        raise AugdiffError(f"unknown classifier option(s): {', '.join(sorted(unknown))}")
+    values.update({k: v for k, v in changes.items() if v is not None})
+    return ClassifierConfig(**values)

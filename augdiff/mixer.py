@@ -1,0 +1,278 @@
+"""Build the named training sets of the ADD paper's comparison from the real training split and generated sets.
+
+A *recipe* says what goes into a set: the real training images or not, and how many generated ones (per class,
+or in total). Recipes are plain data in ``RECIPES``; ``register_recipe`` adds one. The built-in ones follow the
+ADD paper §3.3 and its Table 2:
+
+- ``real``: the real training split alone (the baseline);
+- ``synthetic``: N generated images per class and no real ones (Supplementary Table 1);
+- ``mixed``: the real split plus N generated per class (Supplementary Table 2: 500 real + 500 generated);
+- ``aug-5000``: the real split plus 5000 generated images (Table 2);
+- ``progressive``: the real split plus ADD-Pro's 5000 progressive soft-labelled images (Table 2, "ADD-Pro").
+
+N defaults to the real count per class. Every sample carries a probability vector (one-hot for real images and
+for plain generators; soft for progressive ones), and a set's manifest lists exactly what went in.
+
+Generated images come from ``RUNS/<data>/<generator>/sets/<profile>-s<seed>-<fit hash>-n<N>/``: made once with
+``workflow.augment`` (written atomically) and reused by every later benchmark with the same fit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image
+
+from augdiff import atomic, workflow
+from augdiff.data.spec import DataOptions, Split
+from augdiff.errors import AugdiffError
+from augdiff.generator import GeneratedSet, one_hot, read_generated_set
+from augdiff.progress import NullReporter, Reporter
+from augdiff.runstore import runs_root
+
+BASELINE = "real"
+PROGRESSIVE_GENERATOR = "add-pro"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a training set is made of.
+
+    ``generated``: "none", "per_class" (``count`` per class; None = the real count per class) or "total"
+    (``count`` images spread over classes by the generator). ``only``/``exclude`` restrict which generators the
+    recipe applies to (``progressive`` exists only for ``add-pro``, whose samples are progressive by design).
+    """
+
+    name: str
+    description: str
+    real: bool
+    generated: Literal["none", "per_class", "total"] = "none"
+    count: int | None = None
+    only: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.generated == "total" and not self.count:
+            raise ValueError(f"recipe {self.name}: a 'total' recipe needs a count")
+        if not self.real and self.generated == "none":
+            raise ValueError(f"recipe {self.name}: a set needs real or generated images")
+
+    @property
+    def uses_generator(self) -> bool:
+        return self.generated != "none"
+
+    def applies_to(self, generator: str) -> bool:
+        if not self.uses_generator or generator in self.exclude:
+            return False
+        return self.only is None or generator in self.only
+
+    def generated_total(self, real_counts: dict[str, int]) -> int:
+        """How many images this recipe needs from a generator, for a real split with ``real_counts``."""
+        if self.generated == "none":
+            return 0
+        if self.generated == "total":
+            return int(self.count or 0)
+        # Default N: the real count per class (the paper's splits are balanced, 500 each); the smallest class
+        # when they are not, so that no class of the generated part outnumbers its real counterpart.
+        per_class = self.count if self.count is not None else min(real_counts.values())
+        return per_class * len(real_counts)
+
+
+RECIPES: dict[str, Recipe] = {}
+
+
+def register_recipe(recipe: Recipe, *, replace: bool = False) -> Recipe:
+    if recipe.name in RECIPES and not replace:
+        raise AugdiffError(f"recipe '{recipe.name}' already exists; pass replace=True to redefine it")
+    RECIPES[recipe.name] = recipe
+    return recipe
+
+
+for _recipe in (
+    Recipe(BASELINE, "real training split only (baseline)", real=True),
+    Recipe("synthetic", "N generated per class, no real images", real=False, generated="per_class",
+           exclude=(PROGRESSIVE_GENERATOR,)),
+    Recipe("mixed", "real + N generated per class (N = real per class)", real=True, generated="per_class",
+           exclude=(PROGRESSIVE_GENERATOR,)),
+    Recipe("aug-5000", "real + 5000 generated", real=True, generated="total", count=5000,
+           exclude=(PROGRESSIVE_GENERATOR,)),
+    Recipe("progressive", "real + 5000 progressive soft-labelled (ADD-Pro)", real=True, generated="total",
+           count=5000, only=(PROGRESSIVE_GENERATOR,)),
+):
+    register_recipe(_recipe)
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise AugdiffError(f"--sets: unknown set recipe '{name}'; known: {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+@dataclass(frozen=True)
+class SetPlan:
+    """One training set to build: a recipe, with the generator it draws from (None for real-only sets)."""
+
+    recipe: Recipe
+    generator: str | None
+
+    @property
+    def name(self) -> str:
+        return self.recipe.name if self.generator is None else f"{self.generator}/{self.recipe.name}"
+
+    @property
+    def slug(self) -> str:
+        return self.name.replace("/", "__")
+
+
+def plan_sets(recipes: list[str] | None, generators: list[str]) -> list[SetPlan]:
+    """Every applicable (recipe, generator) pair; the baseline always comes first (the paired reference)."""
+    chosen = [get_recipe(r) for r in (recipes or list(RECIPES))]
+    plans = [SetPlan(RECIPES[BASELINE], None)]
+    for recipe in chosen:
+        if recipe.name == BASELINE:
+            continue
+        if not recipe.uses_generator:
+            plans.append(SetPlan(recipe, None))
+            continue
+        plans.extend(SetPlan(recipe, g) for g in generators if recipe.applies_to(g))
+    return plans
+
+
+# -- training sets ----------------------------------------------------------------------------------------------
+@dataclass
+class TrainingSet:
+    name: str
+    classes: list[str]
+    images: np.ndarray  # uint8 (N, H, W, 3)
+    probs: np.ndarray  # float32 (N, C)
+    records: list[dict[str, Any]] = field(default_factory=list)  # one manifest row per image
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        h.update(repr((self.name, self.classes, self.images.shape)).encode())
+        h.update(np.ascontiguousarray(self.images).tobytes())
+        h.update(np.ascontiguousarray(self.probs, dtype=np.float32).tobytes())
+        return h.hexdigest()[:16]
+
+    def composition(self) -> dict[str, Any]:
+        origin = [r["origin"] for r in self.records]
+        hard = self.probs.argmax(1)
+        return {
+            "size": len(self),
+            "real": origin.count("real"),
+            "generated": origin.count("generated"),
+            "per_class": {c: int((hard == i).sum()) for i, c in enumerate(self.classes)},
+            "soft": int(((self.probs > 0) & (self.probs < 1)).any(1).sum()),
+        }
+
+    def write_manifest(self, path: Path) -> None:
+        atomic.write_text(path, "".join(json.dumps(r) + "\n" for r in self.records))
+
+
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+    if images.shape[1] == size and images.shape[2] == size:
+        return images
+    return np.stack([np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC)) for img in images])
+
+
+def build_set(plan: SetPlan, real: Split, generated: GeneratedSet | None = None) -> TrainingSet:
+    """Assemble ``plan`` from the real training split and (when the recipe needs one) a generated set.
+
+    Generated images are resized to the real images' size when the generator worked at another resolution.
+    """
+    recipe = plan.recipe
+    images: list[np.ndarray] = []
+    probs: list[np.ndarray] = []
+    records: list[dict[str, Any]] = []
+    if recipe.real:
+        real_probs = one_hot(real.labels, len(real.classes))
+        images.append(real.images)
+        probs.append(real_probs)
+        records += [{"origin": "real", "split": real.name, "id": i, "probs": _probs_dict(real.classes, p)}
+                    for i, p in zip(real.ids, real_probs, strict=True)]
+    if recipe.uses_generator:
+        if generated is None:
+            raise ValueError(f"set {plan.name} needs a generated set")
+        if generated.classes != real.classes:
+            raise AugdiffError(
+                f"{generated.directory}: its classes {generated.classes} differ from the data's {real.classes}"
+            )
+        chosen = _select(recipe, generated, real)
+        gen_probs = generated.probs()[chosen]
+        gen_images = _resize(_load_images(generated, chosen), real.image_size)
+        images.append(gen_images)
+        probs.append(gen_probs)
+        for i, p in zip(chosen, gen_probs, strict=True):
+            rec = generated.records[i]
+            records.append({"origin": "generated", "generator": rec.get("generator"), "seed": rec.get("seed"),
+                            "file": str(generated.directory / rec["file"]), "probs": _probs_dict(real.classes, p),
+                            **{k: rec[k] for k in ("source", "level") if k in rec}})
+    return TrainingSet(plan.name, list(real.classes), np.concatenate(images), np.concatenate(probs).astype(
+        np.float32), records)
+
+
+def _probs_dict(classes: list[str], p: np.ndarray) -> dict[str, float]:
+    return {c: round(float(v), 6) for c, v in zip(classes, p, strict=True)}
+
+
+def _load_images(generated: GeneratedSet, index: np.ndarray) -> np.ndarray:
+    return np.stack([
+        np.asarray(Image.open(generated.directory / generated.records[i]["file"]).convert("RGB")) for i in index
+    ])
+
+
+def _select(recipe: Recipe, generated: GeneratedSet, real: Split) -> np.ndarray:
+    """Indices of the generated records the recipe uses: the first N of each (arg-max) class, or the first M."""
+    need = recipe.generated_total(real.counts())
+    if len(generated) < need:
+        raise AugdiffError(f"{generated.directory}: holds {len(generated)} images, recipe {recipe.name} needs {need}")
+    if recipe.generated == "total":
+        return np.arange(need)
+    per_class = need // len(real.classes)
+    hard = generated.probs().argmax(1)
+    chosen = []
+    for c, name in enumerate(real.classes):
+        of_class = np.flatnonzero(hard == c)
+        if len(of_class) < per_class:
+            raise AugdiffError(
+                f"{generated.directory}: only {len(of_class)} images of class {name}, recipe {recipe.name} needs "
+                f"{per_class}; delete the folder to regenerate it"
+            )
+        chosen.append(of_class[:per_class])
+    return np.concatenate(chosen)
+
+
+# -- generated sets in the run store ------------------------------------------------------------------------------
+def generated_set_dir(runs_dir: Path | None, data: str, generator: str, fit_run: Path, n: int) -> Path:
+    """``RUNS/<data>/<generator>/sets/<profile>-s<seed>-<hash>-n<N>``, named after the fit it samples from."""
+    return runs_root(runs_dir) / data / generator / "sets" / f"{fit_run.name.removeprefix('fit-')}-n{n}"
+
+
+def ensure_generated_set(
+    generator: str,
+    data: str,
+    options: DataOptions,
+    *,
+    n: int,
+    profile: str,
+    seed: int,
+    runs_dir: Path | None = None,
+    progress: Reporter = NullReporter(),
+) -> GeneratedSet:
+    """The generated set of ``n`` images for this fit: read from the run store, or fit/generate it when missing."""
+    fitted = workflow.fit(generator, data, options, profile=profile, seed=seed, runs_dir=runs_dir, progress=progress)
+    out = generated_set_dir(runs_dir, data, generator, fitted.run_dir, n)
+    if (out / "manifest.jsonl").is_file():
+        existing = read_generated_set(out)
+        if len(existing) == n:
+            return existing
+    return workflow.augment(generator, data, options, n=n, out=out, profile=profile, seed=seed, runs_dir=runs_dir,
+                            progress=progress).generated

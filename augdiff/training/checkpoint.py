@@ -1,0 +1,104 @@
+"""Training checkpoints: atomic ``torch.save`` files that load with ``weights_only=True``, and every RNG state.
+
+A checkpoint is a dict of tensors, numbers, strings, lists and dicts only (no pickled objects), so loading it
+never runs code from the file. RNG states are stored as tensors and ints for the same reason.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from augdiff import atomic
+from augdiff.errors import AugdiffError
+
+CHECKPOINT_DIR = "checkpoints"
+_NAME = re.compile(r"^step-(\d+)\.pt$")
+
+
+def checkpoint_path(workdir: str | Path, step: int) -> Path:
+    return Path(workdir) / CHECKPOINT_DIR / f"step-{step:08d}.pt"
+
+
+def list_checkpoints(workdir: str | Path) -> list[Path]:
+    """Complete checkpoints in ``workdir``, oldest first (temporary files of an interrupted save are ignored)."""
+    folder = Path(workdir) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(workdir: str | Path) -> Path | None:
+    found = list_checkpoints(workdir)
+    return found[-1] if found else None
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` through a temporary sibling and a rename: never a half-written checkpoint."""
+    with atomic.atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True`` (tensors and plain containers only)."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # a corrupt or foreign file: say which and what to do
+        raise AugdiffError(
+            f"{path}: not a readable augdiff checkpoint ({type(exc).__name__}); delete it to start over"
+        ) from exc
+
+
+def prune_checkpoints(workdir: str | Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` checkpoints."""
+    for old in list_checkpoints(workdir)[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+
+
+# -- RNG states as tensors and ints ----------------------------------------------------------------------------
+def capture_rng(generator: torch.Generator | None = None) -> dict[str, Any]:
+    """Python, NumPy, torch CPU and CUDA global states, plus ``generator``'s, in weights-only-safe form."""
+    version, internal, gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state(legacy=True)
+    state: dict[str, Any] = {
+        "python": {"version": version, "state": torch.tensor(internal, dtype=torch.int64), "gauss": gauss},
+        "numpy": {
+            "name": np_name,
+            "keys": torch.from_numpy(np_keys.astype(np.int64)),
+            "pos": int(np_pos),
+            "has_gauss": int(np_has_gauss),
+            "cached_gaussian": float(np_gauss),
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    if generator is not None:
+        state["generator"] = generator.get_state()
+    return state
+
+
+def restore_rng(state: dict[str, Any], generator: torch.Generator | None = None) -> None:
+    """Undo ``capture_rng``: set every global RNG (and ``generator``) to the captured state."""
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
+    nps = state["numpy"]
+    np.random.set_state(
+        (
+            nps["name"],
+            nps["keys"].numpy().astype(np.uint32),
+            nps["pos"],
+            nps["has_gauss"],
+            nps["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if generator is not None and "generator" in state:
+        generator.set_state(state["generator"].cpu())

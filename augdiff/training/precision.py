@@ -1,0 +1,45 @@
+"""Mixed precision: which autocast dtype a run uses, and whether it needs a gradient scaler."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+from augdiff.errors import AugdiffError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class Precision:
+    name: str  # fp32 | bf16 | fp16 (resolved, never "auto")
+    device_type: str
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.name)
+
+    @property
+    def uses_scaler(self) -> bool:
+        # fp16 gradients underflow without loss scaling; bf16 has fp32's exponent range and does not.
+        return self.name == "fp16"
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+
+def resolve_precision(name: str, device: torch.device) -> Precision:
+    """``auto`` is bf16 on CPU (about 2x faster on AVX512-BF16/AMX CPUs), bf16 on CUDA where supported else fp16."""
+    if name not in PRECISIONS:
+        raise AugdiffError(f"precision '{name}' is unknown; choose one of {', '.join(PRECISIONS)}")
+    kind = device.type
+    if name == "auto":
+        cuda_dtype = "bf16" if kind == "cuda" and torch.cuda.is_bf16_supported() else "fp16"
+        name = cuda_dtype if kind == "cuda" else "bf16"
+    if name == "fp16" and kind != "cuda":
+        raise AugdiffError("precision 'fp16' needs a CUDA device; use 'bf16' or 'fp32' on CPU")
+    return Precision(name, kind)

@@ -1,0 +1,443 @@
+"""The ``add`` and ``add-pro`` generators (Liu et al., "Generating Progressive Images from Pathological Transitions
+via Diffusion Model", MICCAI 2024).
+
+``add`` fits one unconditional ADM U-Net per domain (default normal → tumor) and generates final-state
+translations A → B through the U-BDP bridge. ``add-pro`` reuses those fitted models (``fit_name = "add"``) and
+generates progressive samples: for each source, the bridge depths whose outputs reach the requested soft labels
+(default 0.1 … 1.0), each labelled [1 − L, L] over (A, B).
+
+Hybrid attention (HAS, §2.2): the model that encodes (source domain) has global-priority attention, the one
+that decodes (target domain) local-priority attention. With ``bidirectional`` the B → A direction needs the
+opposite kinds, so four models are fitted (A-global, B-local, B-global, A-local).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from augdiff import atomic
+from augdiff.data.spec import Split
+from augdiff.diffusion.data import to_model_range, to_uint8_images
+from augdiff.diffusion.models.adm import ADMUNet, attention_kind_of
+from augdiff.diffusion.schedules import NoiseSchedule, make_schedule
+from augdiff.errors import AugdiffError
+from augdiff.generator import Generator, Samples
+from augdiff.progress import NullReporter, Reporter
+from augdiff.seeding import derive_seed, numpy_rng
+from augdiff_add import depth as depth_search
+from augdiff_add import measure as fm
+from augdiff_add import strips
+from augdiff_add.bridge import Bridge
+
+ATTENTION_MODES = {"hybrid": ("global", "local"), "global": ("global", "global"), "local": ("local", "local")}
+DEFAULT_DOMAINS = ("normal", "tumor")
+LEVELS = [round(0.1 * i, 1) for i in range(1, 11)]
+MEMORY_BUDGET = 1.5e9  # bytes of cached latents per chunk of sources
+
+_SAMPLING = dict(
+    sample_steps=50,  # respaced DDIM grid over T = 1000 (issue: default ≤ 100)
+    measure="paper",  # "paper" (Eq. 7–9) | "reference" (the authors' script: its bins and depth rule)
+    highpass_radius=0.25,  # M_h keeps radial frequencies above this fraction of Nyquist
+    levels=LEVELS,  # soft-label targets of add-pro
+    label_tolerance=0.025,  # depth search stops for a target once a decoded label is this close
+    search_rounds=6,
+    sample_batch_size=128,
+    sample_precision="fp32",  # DDIM inversion is an ODE solve: bf16 costs reconstruction accuracy
+    device="auto",
+)
+_DOMAINS = dict(attention="hybrid", source_class=None, target_class=None, bidirectional=False)
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": dict(
+        image_size=16, base_channels=16, channel_mult=[1, 2], num_res_blocks=1, attention_resolutions=[8],
+        num_head_channels=8, dropout=0.0, schedule="linear", num_train_timesteps=1000,
+        train_steps=40, batch_size=16, lr=1e-3, warmup_steps=0, ema_decay=0.9, grad_clip=1.0, hflip=True,
+        precision="auto", checkpoint_every=20, **_DOMAINS, **{**_SAMPLING, "sample_steps": 20},
+    ),
+    # Sized for 2 CPU cores: attention only at 8 px (the 16-px attention doubled the step time).
+    "cpu": dict(
+        image_size=32, base_channels=32, channel_mult=[1, 2, 2], num_res_blocks=2, attention_resolutions=[8],
+        num_head_channels=16, dropout=0.0, schedule="linear", num_train_timesteps=1000,
+        train_steps=2000, batch_size=32, lr=2e-4, warmup_steps=100, ema_decay=0.999, grad_clip=1.0, hflip=True,
+        precision="auto", checkpoint_every=250, **_DOMAINS, **_SAMPLING,
+    ),
+    # The reference's OpenAI 256x256 unconditional ADM config (base 256, (1,1,2,2,4,4), attention at 32/16/8,
+    # 64 channels per head, dropout 0.1). Learned σ is dropped: DDIM with η = 0 in both directions never uses it.
+    "paper": dict(
+        image_size=256, base_channels=256, channel_mult=[1, 1, 2, 2, 4, 4], num_res_blocks=2,
+        attention_resolutions=[32, 16, 8], num_head_channels=64, dropout=0.1, schedule="linear",
+        num_train_timesteps=1000, train_steps=100_000, batch_size=16, lr=1e-4, warmup_steps=1000,
+        ema_decay=0.9999, grad_clip=1.0, hflip=True, precision="auto", checkpoint_every=5000,
+        **_DOMAINS, **{**_SAMPLING, "sample_steps": 100, "sample_batch_size": 32},
+    ),
+}
+SAMPLING_OPTIONS = tuple(_SAMPLING)
+_err = Console(stderr=True)
+
+
+def resolve_domains(classes: Sequence[str], source: str | None, target: str | None) -> tuple[int, int, str | None]:
+    """(A index, B index, note): the user's classes, else normal → tumor, else the first → second class."""
+    classes = list(classes)
+    if len(classes) < 2:
+        raise AugdiffError(f"add needs a dataset with two classes; this one has {classes}")
+    if source is None and target is None:
+        if all(c in classes for c in DEFAULT_DOMAINS):
+            source, target = DEFAULT_DOMAINS
+        else:
+            note = (f"no classes '{DEFAULT_DOMAINS[0]}'/'{DEFAULT_DOMAINS[1]}': migrating {classes[0]} → "
+                    f"{classes[1]} (choose with --set source_class=… --set target_class=…)")
+            return 0, 1, note
+    for option, name in (("source_class", source), ("target_class", target)):
+        if name not in classes:
+            raise AugdiffError(f"--set {option}={name}: not a class of this dataset; its classes: {', '.join(classes)}")
+    if source == target:
+        raise AugdiffError(f"--set source_class/target_class: both are '{source}'; choose two different classes")
+    return classes.index(source), classes.index(target), None
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class AddGenerator(Generator):
+    """ADD: two domain diffusion models bridged by DDIM (final-state translations A → B)."""
+
+    name: ClassVar[str] = "add"
+    description: ClassVar[str] = "ADD (MICCAI 2024): two-domain DDIM bridge with hybrid attention; final-state translations"
+    profiles: ClassVar[dict[str, dict[str, Any]]] = PROFILES
+    sampling_options: ClassVar[tuple[str, ...]] = SAMPLING_OPTIONS
+
+    def __init__(self, config: dict[str, Any], classes: Sequence[str]) -> None:
+        super().__init__(config, classes)
+        if self.config["attention"] not in ATTENTION_MODES:
+            raise AugdiffError(f"--set attention={self.config['attention']}: choose one of {', '.join(ATTENTION_MODES)}")
+        self.models: dict[tuple[int, str], ADMUNet] = {}
+        self.train_images: dict[int, tuple[np.ndarray, list[str]]] = {}
+        self._stats: dict[tuple[str, float], tuple[float, float]] = {}
+        self._finals: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+
+    # -- domains and models ------------------------------------------------------------------------------------
+    def domains(self) -> tuple[int, int]:
+        a, b, _ = resolve_domains(self.classes, self.config["source_class"], self.config["target_class"])
+        return a, b
+
+    def directions(self) -> list[tuple[int, int]]:
+        a, b = self.domains()
+        return [(a, b), (b, a)] if self.config["bidirectional"] else [(a, b)]
+
+    def required_models(self) -> list[tuple[int, str]]:
+        """(class, attention kind) of every model the configured directions need: encoders and decoders."""
+        enc, dec = ATTENTION_MODES[self.config["attention"]]
+        need: dict[tuple[int, str], None] = {}
+        for src, tgt in self.directions():
+            need[(src, enc)] = None
+            need[(tgt, dec)] = None
+        return list(need)
+
+    def build_model(self, kind: str) -> ADMUNet:
+        c = self.config
+        return ADMUNet(
+            c["image_size"], base_channels=c["base_channels"], channel_mult=tuple(c["channel_mult"]),
+            num_res_blocks=c["num_res_blocks"], attention_resolutions=tuple(c["attention_resolutions"]),
+            num_head_channels=c["num_head_channels"], attention=kind, dropout=c["dropout"],
+        )
+
+    def schedule(self) -> NoiseSchedule:
+        return make_schedule(self.config["schedule"], int(self.config["num_train_timesteps"]))
+
+    # -- fitting -----------------------------------------------------------------------------------------------
+    def fit(self, train_set: Split, workdir: Path, *, seed: int, progress: Reporter = NullReporter()) -> None:
+        from augdiff_add.training import train_domain_model
+
+        a, b, note = resolve_domains(self.classes, self.config["source_class"], self.config["target_class"])
+        if note:
+            _err.print(f"[yellow]note:[/] {note}", highlight=False)
+        for cls in {a, b}:
+            part = train_set.of_class(cls)
+            if len(part) == 0:
+                raise AugdiffError(f"--data: the training split has no '{self.classes[cls]}' images to fit ADD on")
+            self.train_images[cls] = (part.images, list(part.ids))
+        for cls, kind in self.required_models():
+            model = self.build_model(kind)
+            self.models[(cls, kind)] = train_domain_model(
+                model, self.train_images[cls][0], self.config, Path(workdir) / f"class{cls}-{kind}",
+                seed=derive_seed(seed, "add", self.classes[cls], kind), progress=progress,
+                description=f"add: {self.classes[cls]} ({kind} attention)",
+            )
+
+    # -- persistence -------------------------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        from safetensors.torch import save_file
+
+        super().save(directory)
+        directory = Path(directory)
+        for (cls, kind), model in self.models.items():
+            state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+            with atomic.atomic_path(directory / f"class{cls}-{kind}.safetensors") as tmp:
+                save_file(state, str(tmp), metadata={"attention": kind, "class": self.classes[cls]})
+        for cls, (images, ids) in self.train_images.items():
+            # The sources of add-pro and the statistics of label(): load() alone must be able to generate.
+            with atomic.atomic_path(directory / f"class{cls}-train.npy") as tmp, open(tmp, "wb") as fh:
+                np.save(fh, images)
+            atomic.write_json(directory / f"class{cls}-train-ids.json", ids)
+
+    @classmethod
+    def load(cls, directory: Path) -> AddGenerator:
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        gen = super().load(directory)
+        assert isinstance(gen, AddGenerator)
+        directory = Path(directory)
+        for c, kind in gen.required_models():
+            path = directory / f"class{c}-{kind}.safetensors"
+            if not path.is_file():
+                raise AugdiffError(
+                    f"{path}: missing; this fit has no {kind}-attention model of '{gen.classes[c]}' — re-run "
+                    f"`augdiff fit add` with the same --set options"
+                )
+            with safe_open(str(path), "pt") as fh:
+                saved_kind = (fh.metadata() or {}).get("attention")
+            state = load_file(str(path))
+            if saved_kind not in (None, kind) or attention_kind_of(state) not in (None, kind):
+                raise AugdiffError(f"{path}: holds {saved_kind}-attention weights but {kind} attention is required")
+            model = gen.build_model(kind)
+            model.load_state_dict(state)
+            gen.models[(c, kind)] = model.eval()
+        for c in set(gen.domains()):
+            path = directory / f"class{c}-train.npy"
+            if not path.is_file():
+                raise AugdiffError(f"{path}: missing; re-run `augdiff fit add` to save the source images")
+            ids = _read_json(directory / f"class{c}-train-ids.json")
+            gen.train_images[c] = (np.load(path), ids)
+        return gen
+
+    # -- the bridge ------------------------------------------------------------------------------------------
+    def bridge(self, src: int, tgt: int) -> Bridge:
+        enc, dec = ATTENTION_MODES[self.config["attention"]]
+        missing = [(c, k) for c, k in ((src, enc), (tgt, dec)) if (c, k) not in self.models]
+        if missing:
+            raise AugdiffError(f"generator '{self.name}' is not fitted for {missing}: run `augdiff fit add` first")
+        device = _device(self.config["device"])
+        return Bridge(
+            self.models[(src, enc)].to(device).eval(), self.models[(tgt, dec)].to(device).eval(), self.schedule(),
+            int(self.config["sample_steps"]), device=device, batch_size=int(self.config["sample_batch_size"]),
+            precision=self.config["sample_precision"],
+        )
+
+    def _chunk(self) -> int:
+        """Sources per chunk: their cached latents at every grid depth stay within ``MEMORY_BUDGET``."""
+        c = self.config
+        per_source = int(c["sample_steps"]) * 3 * c["image_size"] ** 2 * 4
+        return max(1, min(int(c["sample_batch_size"]), int(MEMORY_BUDGET // per_source)))
+
+    def sources(self, src: int, count: int, seed: int) -> tuple[np.ndarray, list[str]]:
+        """``count`` training images of class ``src`` drawn without replacement (cycling when count > N)."""
+        images, ids = self.train_images[src]
+        rng = numpy_rng(seed, "add-sources", self.classes[src])
+        order = np.concatenate([rng.permutation(len(images)) for _ in range(math.ceil(count / len(images)))])
+        order = order[:count]
+        return images[order], [ids[i] for i in order]
+
+    def _direction_counts(self, n: int, cls: int | None) -> list[tuple[tuple[int, int], int]]:
+        """How many outputs each direction (source, target) gets; ``cls`` picks the direction ending in it."""
+        dirs = self.directions()
+        if cls is not None:
+            dirs = [d for d in dirs if d[1] == cls]
+            if not dirs:
+                ends = ", ".join(self.classes[d[1]] for d in self.directions())
+                raise AugdiffError(
+                    f"--class {self.classes[cls]}: {self.name} migrates into {ends} only "
+                    "(add --set bidirectional=true for the other direction)"
+                )
+        k = len(dirs)
+        return [(d, n // k + (1 if i < n % k else 0)) for i, d in enumerate(dirs) if n // k + (1 if i < n % k else 0)]
+
+    def _direction_name(self, src: int, tgt: int) -> str:
+        return f"{self.classes[src]}_to_{self.classes[tgt]}"
+
+    # -- generation ------------------------------------------------------------------------------------------
+    def generate(
+        self, n: int, *, cls: int | None = None, seed: int = 0, progress: Reporter = NullReporter()
+    ) -> Samples:
+        parts = []
+        for (src, tgt), count in self._direction_counts(n, cls):
+            bridge = self.bridge(src, tgt)
+            images, ids = self.sources(src, count, seed)
+            out = []
+            with progress.task(f"add: {self._direction_name(src, tgt)}", count) as task:
+                for start in range(0, count, self._chunk()):
+                    x = bridge.translate(to_model_range(images[start : start + self._chunk()]))
+                    out.append(to_uint8_images(x))
+                    task.advance(len(x))
+            probs = np.zeros((count, len(self.classes)), dtype=np.float32)
+            probs[:, tgt] = 1.0
+            meta = [{"source": i, "direction": self._direction_name(src, tgt), "level": 1.0,
+                     "depth": bridge.grid[-1]} for i in ids]
+            parts.append(Samples(np.concatenate(out), probs, meta))
+        return Samples.concat(parts)
+
+    # -- labelling ---------------------------------------------------------------------------------------------
+    def domain_amplitudes(self) -> tuple[float, float]:
+        """Mean feature amplitude of the A and B training images under the configured measure."""
+        key = (self.config["measure"], float(self.config["highpass_radius"]))
+        if key not in self._stats:
+            a, b = self.domains()
+            amp = [float(np.mean(fm.amplitude(self.train_images[c][0], *key))) for c in (a, b)]
+            self._stats[key] = (amp[0], amp[1])
+        return self._stats[key]
+
+    def label(self, images: np.ndarray, *, cls: int | None = None) -> np.ndarray:
+        """Eq. 9 against the domain statistics: L = (Ā_A − A(x)) / (Ā_A − Ā_B), probs [1 − L, L] over (A, B)."""
+        a, b = self.domains()
+        amp_a, amp_b = self.domain_amplitudes()
+        amp = fm.amplitude(images, self.config["measure"], float(self.config["highpass_radius"]))
+        level = fm.soft_label(np.full(len(amp), amp_a), amp, np.full(len(amp), amp_b))
+        if np.isnan(level).any():
+            raise AugdiffError(
+                f"label: the {self.classes[a]} and {self.classes[b]} training images have the same feature "
+                "amplitude under this measure; try another --set highpass_radius"
+            )
+        probs = np.zeros((len(images), len(self.classes)), dtype=np.float32)
+        probs[:, a], probs[:, b] = 1.0 - level, level
+        return probs
+
+
+def _read_json(path: Path) -> Any:
+    import json
+
+    if not path.is_file():
+        raise AugdiffError(f"{path}: missing; re-run `augdiff fit add`")
+    return json.loads(path.read_text())
+
+
+class AddProGenerator(AddGenerator):
+    """ADD-Pro: progressive samples between the domains, each with soft label [1 − L, L] (paper §2.3)."""
+
+    name: ClassVar[str] = "add-pro"
+    description: ClassVar[str] = "ADD-Pro: progressive A→B samples at adaptive depths with soft labels [1−L, L]"
+    fit_name: ClassVar[str | None] = "add"
+
+    def generate(
+        self, n: int, *, cls: int | None = None, seed: int = 0, progress: Reporter = NullReporter()
+    ) -> Samples:
+        levels = [float(v) for v in self.config["levels"]]
+        if not levels or any(not 0.0 < v <= 1.0 for v in levels):
+            raise AugdiffError(f"--set levels={levels}: give soft-label targets in (0, 1], e.g. [0.1, 0.2, …, 1.0]")
+        levels = sorted(levels)
+        self._finals = {}
+        parts = []
+        for (src, tgt), count in self._direction_counts(n, cls):
+            num_sources = math.ceil(count / len(levels))
+            images, ids = self.sources(src, num_sources, seed)
+            bridge = self.bridge(src, tgt)
+            chunks = []
+            with progress.task(f"add-pro: {self._direction_name(src, tgt)}", num_sources) as task:
+                for start in range(0, num_sources, self._chunk()):
+                    stop = min(num_sources, start + self._chunk())
+                    chunks.append(self._progressive(bridge, images[start:stop], ids[start:stop], levels, src, tgt))
+                    task.advance(stop - start)
+            done = Samples.concat(chunks)
+            # The last source may contribute only its first levels so that exactly ``count`` samples come out.
+            parts.append(Samples(done.images[:count], done.probs[:count], done.meta[:count]))
+        return Samples.concat(parts)
+
+    def _progressive(
+        self, bridge: Bridge, images: np.ndarray, ids: list[str], levels: list[float], src: int, tgt: int
+    ) -> Samples:
+        """All levels of one chunk of sources: encode once, decode the full translation, then search depths."""
+        c = self.config
+        measure, radius = c["measure"], float(c["highpass_radius"])
+        top = bridge.num_depths - 1
+        latents = bridge.encode(to_model_range(images))
+        finals = to_uint8_images(bridge.decode(latents, [(s, top) for s in range(len(images))]))
+        cache: dict[tuple[int, int], np.ndarray] = {(s, top): finals[s] for s in range(len(images))}
+        direction = self._direction_name(src, tgt)
+        for s, i in enumerate(ids):
+            self._finals[(direction, i)] = (images[s], finals[s])
+
+        def decode(pairs: list[tuple[int, int]]) -> np.ndarray:
+            todo = [p for p in pairs if p not in cache]
+            if todo:
+                for p, img in zip(todo, to_uint8_images(bridge.decode(latents, todo)), strict=True):
+                    cache[p] = img
+            return np.stack([cache[p] for p in pairs])
+
+        if measure == "paper":
+            a_src = fm.amplitude(images, measure, radius)
+            a_fin = fm.amplitude(finals, measure, radius)
+
+            def labels_of(pairs: list[tuple[int, int]]) -> np.ndarray:
+                amp = fm.amplitude(decode(pairs), measure, radius)
+                rows = [s for s, _ in pairs]
+                return fm.soft_label(a_src[rows], amp, a_fin[rows])
+
+            choice = depth_search.search_depths(
+                labels_of, len(images), bridge.num_depths, levels, tol=float(c["label_tolerance"]),
+                max_rounds=int(c["search_rounds"]),
+            )
+            depths, achieved, fallback = choice.depth_index, choice.label, np.zeros(len(images), dtype=bool)
+        else:
+            # The reference's rule: its low-frequency measure on every encoded latent, reversed list, nearest
+            # later index per target; labels are the requested levels (it computed no soft labels).
+            n, s_, ch, h, w = latents.shape
+            lat_measure = fm.reference_amplitude(latents.reshape(n * s_, ch, h, w)).reshape(n, s_)
+            rules = [depth_search.reference_depths(lat_measure[s], len(levels)) for s in range(n)]
+            depths = np.stack([r[0] for r in rules])
+            fallback = np.array([r[1] for r in rules])
+            achieved = np.tile(np.asarray(levels), (n, 1))
+            decode([(s, int(d)) for s in range(n) for d in depths[s]])
+
+        out_images, probs, meta = [], [], []
+        for s, source_id in enumerate(ids):
+            for j, requested in enumerate(levels):
+                k = int(depths[s, j])
+                level = float(achieved[s, j])
+                from_depth = bool(np.isnan(level))
+                if from_depth:  # Eq. 9 undefined (source and translation alike): the paper's i = t/T
+                    level = (k + 1) / bridge.num_depths
+                out_images.append(cache[(s, k)])
+                p = np.zeros(len(self.classes), dtype=np.float32)
+                p[src], p[tgt] = 1.0 - level, level
+                probs.append(p)
+                record = {"source": source_id, "direction": direction, "level_requested": requested,
+                          "level": round(level, 4), "depth": bridge.grid[k], "depth_index": k, "measure": measure}
+                if from_depth:
+                    record["label_from"] = "depth"
+                if fallback[s]:
+                    record["depth_rule"] = "fallback"
+                meta.append(record)
+        return Samples(np.stack(out_images), np.stack(probs), meta)
+
+    # -- strips ----------------------------------------------------------------------------------------------
+    def extra_files(self, samples: Samples) -> dict[str, bytes]:
+        """strips/<direction>/<source>.png per source (source | levels | final) and a combined strips.png."""
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, m in enumerate(samples.meta):
+            groups.setdefault((m["direction"], str(m["source"])), []).append(i)
+        files: dict[str, bytes] = {}
+        rows = []
+        for (direction, source), index in groups.items():
+            index = sorted(index, key=lambda i: samples.meta[i]["level_requested"])
+            tiles = [samples.images[i] for i in index]
+            if (direction, source) in self._finals:
+                src_img, final = self._finals[(direction, source)]
+                tiles = [src_img, *tiles]
+                if samples.meta[index[-1]]["depth_index"] != int(self.config["sample_steps"]) - 1:
+                    tiles.append(final)
+            row = strips.strip(tiles)
+            rows.append(row)
+            safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in source)
+            files[f"strips/{direction}/{safe}.png"] = strips.png_bytes(row)
+        if rows:
+            files["strips.png"] = strips.png_bytes(strips.stack(rows[:16]))
+        return files

@@ -1,0 +1,96 @@
+"""End to end: `augdiff fit add` then `augdiff augment --generator add-pro` on synth-histo (smoke profile)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from augdiff import workflow
+from augdiff.cli import app
+from augdiff.data.spec import DataOptions
+from augdiff.errors import AugdiffError
+from augdiff.generator import read_generated_set
+from augdiff_add.generator import AddGenerator, AddProGenerator
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One smoke fit shared by the tests below (the CLI's own fit is checked in the first test)."""
+    runs = tmp_path_factory.mktemp("add-runs")
+    result = workflow.fit("add", "synth-histo", DataOptions(), profile="smoke", seed=0, runs_dir=runs)
+    return result.run_dir
+
+
+def test_fit_then_augment_add_pro_writes_soft_labelled_progressive_set(runner, tmp_path: Path) -> None:
+    fit = runner.invoke(app, ["fit", "add", "--data", "synth-histo", "--profile", "smoke", "--json"])
+    assert fit.exit_code == 0, fit.output
+    out = tmp_path / "set"
+    res = runner.invoke(app, ["augment", "--generator", "add-pro", "--data", "synth-histo", "--profile", "smoke",
+                              "--n", "100", "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(fit.stdout)["reused"] is False
+    generated = read_generated_set(out)
+    assert len(list((out / "images").glob("*.png"))) == 100 == len(generated)
+    probs = generated.probs()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    tumor = probs[:, generated.classes.index("tumor")]
+    assert tumor.min() > 0 and tumor.max() == pytest.approx(1.0)  # spread over (0, 1]
+    assert len(np.unique(np.round(tumor, 2))) >= 8
+    records = generated.records
+    assert {r["level_requested"] for r in records} == {round(0.1 * i, 1) for i in range(1, 11)}
+    sources = {r["source"] for r in records}
+    assert len(sources) == 10 and all(r["source"].startswith("normal") for r in records)
+    for source in sources:  # deeper bridges give larger labels within a source
+        rows = sorted((r for r in records if r["source"] == source), key=lambda r: r["level_requested"])
+        assert [r["depth"] for r in rows] == sorted(r["depth"] for r in rows)
+    strips = sorted((out / "strips").rglob("*.png"))
+    assert len(strips) == 10 and (out / "strips.png").is_file()
+    width = Image.open(strips[0]).size[0]
+    assert width >= 11 * 64  # source + 10 levels (+ the final translation when no level reached it)
+
+
+def test_add_pro_loads_from_the_add_fit_and_labels_images(fitted: Path) -> None:
+    gen = AddProGenerator.load(fitted / workflow.MODEL_DIR)
+    samples = gen.generate(12, seed=3)
+    assert len(samples) == 12 and samples.images.shape[1:] == (16, 16, 3)
+    assert [m["level_requested"] for m in samples.meta[:10]] == [round(0.1 * i, 1) for i in range(1, 11)]
+    assert samples.meta[10]["source"] != samples.meta[0]["source"]
+    # label(): Eq. 9 against the domain statistics of the saved training images.
+    a_imgs, b_imgs = gen.train_images[0][0][:20], gen.train_images[1][0][:20]
+    p_a, p_b = gen.label(a_imgs), gen.label(b_imgs)
+    assert p_a[:, 1].mean() < p_b[:, 1].mean()
+    # The reference rule runs on the same fit and keeps its labels at the requested levels.
+    gen.config["measure"] = "reference"
+    ref = gen.generate(10, seed=3)
+    assert [m["level"] for m in ref.meta] == [round(0.1 * i, 1) for i in range(1, 11)]
+
+
+def test_add_generates_final_state_translations_with_target_labels(fitted: Path) -> None:
+    gen = AddGenerator.load(fitted / workflow.MODEL_DIR)
+    samples = gen.generate(3, seed=0)
+    assert samples.probs.tolist() == [[0.0, 1.0]] * 3
+    with pytest.raises(AugdiffError, match="bidirectional"):
+        gen.generate(2, cls=gen.classes.index("normal"))
+
+
+def test_weights_of_the_wrong_attention_kind_are_refused(fitted: Path, tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    for f in (fitted / workflow.MODEL_DIR).iterdir():
+        (model_dir / f.name).write_bytes(f.read_bytes())
+    # Swap the files: the decoder (local) slot now holds the encoder's global-attention weights.
+    (model_dir / "class1-local.safetensors").write_bytes((model_dir / "class0-global.safetensors").read_bytes())
+    with pytest.raises(AugdiffError, match="global"):
+        AddProGenerator.load(model_dir)
+
+
+def test_unknown_domain_class_is_a_one_line_error(runner) -> None:
+    res = runner.invoke(app, ["fit", "add", "--data", "synth-histo", "--profile", "smoke",
+                              "--set", "source_class=benign"])
+    assert res.exit_code == 2 and "source_class=benign" in res.output
