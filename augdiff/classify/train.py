@@ -8,9 +8,10 @@ validation AUROC, then by the earlier step); the test split is never looked at d
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -44,6 +45,7 @@ class ClassifierConfig:
     grad_clip: float = 1.0
     precision: str = "bf16"  # "bf16" autocast (CPU and CUDA) or "fp32"
     device: str = "auto"
+    threads: int | None = None  # torch intra-op threads while training (None: torch's default)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,10 +54,14 @@ class ClassifierConfig:
 # Budgets: smoke is for CI (seconds per cell); cpu is sized for 2 CPU cores (see docs/benchmark.md for the
 # measured cost); paper uses the paper's backbone (ViT-B) at the dataset's resolution — the paper gives no
 # training hyper-parameters ("optimized in experiments"), so these are augdiff's choices.
+# The CPU profiles train in fp32: on the 2-core reference machine (AVX-512 with bf16) torch 2.14 ran a bf16
+# matmul at half the fp32 rate (24 vs 48 GFLOP/s per core) and a ViT-Ti step 2.5x slower under bf16 autocast.
+# A micro model gains nothing from a second thread, and loses a lot when the cores are shared.
 CLASSIFIER_PROFILES: dict[str, ClassifierConfig] = {
     "smoke": ClassifierConfig("vit_micro", 16, steps=30, batch_size=32, lr=1e-3, warmup_steps=5, eval_every=10,
-                              eval_batch_size=512),
-    "cpu": ClassifierConfig("vit_tiny", 32, steps=300, batch_size=64, lr=5e-4, warmup_steps=30, eval_every=50),
+                              eval_batch_size=512, precision="fp32", threads=1),
+    "cpu": ClassifierConfig("vit_tiny", 32, steps=200, batch_size=64, lr=5e-4, warmup_steps=20, eval_every=40,
+                            precision="fp32"),
     "paper": ClassifierConfig("vit_base", None, steps=5000, batch_size=64, lr=1e-4, warmup_steps=500,
                               eval_every=250),
 }
@@ -101,7 +107,8 @@ def predict(model: nn.Module, images: np.ndarray, config: ClassifierConfig) -> t
 
 
 def evaluate(model: nn.Module, split: Split, config: ClassifierConfig) -> dict[str, float]:
-    probs = predict(model, split.images, config)
+    with _threads(config.threads):
+        probs = predict(model, split.images, config)
     return classification_metrics(probs, torch.from_numpy(np.asarray(split.labels, dtype=np.int64)))
 
 
@@ -141,6 +148,33 @@ def train_classifier(
         raise AugdiffError("the training set is empty: check --sets and the generated sets")
     if len(images) != len(probs):
         raise ValueError("one probability vector per image is required")
+    with _threads(config.threads):
+        return _train(build_model, images, probs, val, config, seed=seed, progress=progress,
+                      description=description)
+
+
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    previous = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(
+    build_model: Callable[[], nn.Module],
+    images: np.ndarray,
+    probs: np.ndarray,
+    val: Split,
+    config: ClassifierConfig,
+    *,
+    seed: int,
+    progress: Reporter,
+    description: str,
+) -> TrainOutcome:
     t0 = time.perf_counter()
     device = resolve_device(config.device)
     torch.manual_seed(derive_seed(seed, "init"))
@@ -171,7 +205,7 @@ def train_classifier(
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             scheduler.step()
-            running, since, seen = running + float(loss), since + 1, seen + len(index)
+            running, since, seen = running + float(loss.detach()), since + 1, seen + len(index)
             last = step == config.steps
             if last or (config.eval_every and step % config.eval_every == 0):
                 metrics = classification_metrics(predict(model, val.images, config), val_labels)
@@ -181,7 +215,7 @@ def train_classifier(
                 if best is None or key > best[0]:
                     state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
                     best = (key, step, metrics, state)
-            task.advance(1, loss=float(loss))
+            task.advance(1, loss=float(loss.detach()))
     assert best is not None
     model.load_state_dict(best[3])
     return TrainOutcome(model, counter["steps"], seen, best[1], best[2], history, time.perf_counter() - t0)

@@ -8,8 +8,22 @@ import typer
 
 from augdiff import workflow
 from augdiff.cli.options import (
-    DEFAULT_DATA, DEFAULT_PROFILE, Crop, Data, DataRoot, Json, Profile, RunsDir, Seed, Set, Size,
-    TrainPerClass, console, data_options, emit_json, parse_overrides,
+    DEFAULT_DATA,
+    DEFAULT_PROFILE,
+    Crop,
+    Data,
+    DataRoot,
+    Json,
+    Profile,
+    RunsDir,
+    Seed,
+    Set,
+    Size,
+    TrainPerClass,
+    console,
+    data_options,
+    emit_json,
+    parse_overrides,
 )
 from augdiff.progress import reporter
 

@@ -8,6 +8,19 @@ from augdiff.data import transforms
 from augdiff.data.spec import SPLITS, DataOptions, Dataset, Split
 
 
+def concat_splits(index: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """All positions of ``index`` in split order, and where each split's block lies within that order.
+
+    Loaders read exactly the kept images in this order, then hand ``build_dataset`` the block positions.
+    """
+    keep = np.concatenate([np.asarray(index[s], dtype=np.int64) for s in SPLITS])
+    blocks, start = {}, 0
+    for s in SPLITS:
+        blocks[s] = np.arange(start, start + len(index[s]))
+        start += len(index[s])
+    return keep, blocks
+
+
 def build_dataset(
     name: str,
     classes: list[str],

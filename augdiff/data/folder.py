@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from augdiff.data import imageio, splits, transforms
-from augdiff.data.assemble import build_dataset
+from augdiff.data.assemble import build_dataset, concat_splits
 from augdiff.data.spec import SPLITS, DataOptions, Dataset
 from augdiff.errors import AugdiffError
 
@@ -109,15 +109,13 @@ def load_folder(
     index = {s: np.sort(i) for s, i in index.items()}
 
     # Read only the files that are kept (a capped official training split may be much larger).
-    keep = np.concatenate([index[s] for s in SPLITS])
+    keep, blocks = concat_splits(index)
     log = imageio.ReadLog()
     pixels = imageio.read_images([files[i] for i in keep], log)
     notes += log.notes()
     stacked = transforms.stack_common_size(pixels, notes)
-    position = {int(f): j for j, f in enumerate(keep)}
-    local = {s: np.asarray([position[int(i)] for i in index[s]], dtype=np.int64) for s in SPLITS}
     ids = [files[i].relative_to(root).as_posix() for i in keep]
-    return build_dataset(name, classes, stacked, label_arr[keep], ids, local, options, notes)
+    return build_dataset(name, classes, stacked, label_arr[keep], ids, blocks, options, notes)
 
 
 def named_root(name: str, options: DataOptions, classes: Sequence[str]) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from augdiff.data import imageio, splits, transforms
-from augdiff.data.assemble import build_dataset
+from augdiff.data.assemble import build_dataset, concat_splits
 from augdiff.data.spec import SPLITS, DataOptions, Dataset
 from augdiff.errors import AugdiffError
 
@@ -142,7 +142,7 @@ def load_kaggle(root: Path, options: DataOptions) -> Dataset:
         index[split] = np.sort(
             pool[splits.cap_per_class(labels[pool], CLASSES, cap, options.seed, split, notes)]
         )
-    keep = np.concatenate([index[s] for s in SPLITS])
+    keep, blocks = concat_splits(index)
     paths = [root / "train" / f"{names[i]}.tif" for i in keep]
     for p in paths:
         if not p.is_file():
@@ -152,8 +152,4 @@ def load_kaggle(root: Path, options: DataOptions) -> Dataset:
     notes += log.notes()
     stacked = transforms.stack_common_size(pixels, notes)
     ids = [f"train/{names[i]}.tif" for i in keep]
-    local, start = {}, 0
-    for s in SPLITS:
-        local[s] = np.arange(start, start + len(index[s]))
-        start += len(index[s])
-    return build_dataset("pcam", CLASSES, stacked, labels[keep], ids, local, options, notes)
+    return build_dataset("pcam", CLASSES, stacked, labels[keep], ids, blocks, options, notes)

@@ -44,7 +44,14 @@ class ImageTensorDataset(Dataset):
         return len(self.images)
 
     def __getitem__(self, index: int) -> Tensor | tuple[Tensor, Tensor]:
-        x = self.images[index].permute(2, 0, 1).float().div(127.5).sub(1.0)
-        if self.hflip and bool(torch.rand(()) < 0.5):
-            x = x.flip(-1)
-        return x if self.labels is None else (x, self.labels[index])
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: list[int]) -> list:
+        """A whole batch in a few tensor operations (the DataLoader calls this instead of item by item)."""
+        index = torch.as_tensor(indices, dtype=torch.long)
+        x = self.images[index].permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+        if self.hflip:
+            flip = torch.rand(len(index)) < 0.5
+            x[flip] = x[flip].flip(-1)
+        items = list(x.unbind(0))
+        return items if self.labels is None else list(zip(items, self.labels[index].unbind(0)))

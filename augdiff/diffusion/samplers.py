@@ -154,7 +154,7 @@ class DDPMSampler(_GridSampler):
     def log_variance(self, t: int, like: Tensor, var_values: Tensor | None = None) -> Tensor:
         """log σ²_t of the step from ``t``, broadcastable to ``like`` (per element for a learned variance)."""
         g, i = self.grid_schedule, self.grid_index(t)
-        log_beta = g.coefficient(torch.log(g.betas), i, like)
+        log_beta = g.coefficient(g.log_betas, i, like)
         log_post = g.coefficient(g.posterior_log_variance_clipped, i, like)
         if self.variance == "beta":
             return log_beta

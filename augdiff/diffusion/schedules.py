@@ -94,6 +94,9 @@ class NoiseSchedule:
         self.alphas = 1.0 - betas
         self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)
         self.alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64), self.alphas_cumprod[:-1]])
+        self.log_betas = torch.log(betas)
+        self.sqrt_alphas_cumprod = self.alphas_cumprod.sqrt()
+        self.sqrt_one_minus_alphas_cumprod = (1.0 - self.alphas_cumprod).sqrt()
         # DDPM Eq. 7: q(x_{t−1} | x_t, x_0) = N(coef1 x_0 + coef2 x_t, β̃_t I).
         one_minus = 1.0 - self.alphas_cumprod
         self.posterior_variance = betas * (1.0 - self.alphas_cumprod_prev) / one_minus
@@ -117,17 +120,22 @@ class NoiseSchedule:
     # -- indexing ----------------------------------------------------------------------------------------------
     def coefficient(self, table: Tensor, t: Tensor | int, like: Tensor) -> Tensor:
         """``table[t]`` as ``like``'s dtype and device, shaped ``(B, 1, …)`` to broadcast over ``like``."""
-        if isinstance(t, int):
-            t = torch.full((like.shape[0],), t, dtype=torch.long)
+        shape = (-1, *([1] * (like.dim() - 1)))
+        if isinstance(t, int):  # one timestep for the whole batch: no index tensor, no gather
+            if not 0 <= t < self.num_train_timesteps:
+                raise IndexError(f"timestep {t} out of range [0, {self.num_train_timesteps - 1}]")
+            return torch.full((like.shape[0],), float(table[t]), dtype=like.dtype, device=like.device).view(
+                shape
+            )
         index = t.detach().to("cpu", torch.long)
-        if bool((index < 0).any()) or bool((index >= self.num_train_timesteps).any()):
+        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= self.num_train_timesteps):
             raise IndexError(f"timestep out of range [0, {self.num_train_timesteps - 1}]: {index.tolist()}")
-        values = table[index].to(device=like.device, dtype=like.dtype)
-        return values.reshape(-1, *([1] * (like.dim() - 1)))
+        return table[index].to(device=like.device, dtype=like.dtype).view(shape)
 
     def _sqrt_ab(self, t: Tensor | int, like: Tensor) -> tuple[Tensor, Tensor]:
-        ab = self.alphas_cumprod
-        return self.coefficient(ab.sqrt(), t, like), self.coefficient((1.0 - ab).sqrt(), t, like)
+        return self.coefficient(self.sqrt_alphas_cumprod, t, like), self.coefficient(
+            self.sqrt_one_minus_alphas_cumprod, t, like
+        )
 
     # -- forward process -------------------------------------------------------------------------------------
     def add_noise(self, x0: Tensor, noise: Tensor, t: Tensor | int) -> Tensor:
@@ -183,5 +191,4 @@ class NoiseSchedule:
 
     def snr(self, t: Tensor | int, like: Tensor) -> Tensor:
         """Signal-to-noise ratio ᾱ_t / (1 − ᾱ_t)."""
-        ab = self.alphas_cumprod
-        return self.coefficient(ab / (1.0 - ab), t, like)
+        return self.coefficient(self.alphas_cumprod / (1.0 - self.alphas_cumprod), t, like)

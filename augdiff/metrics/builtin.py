@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from augdiff.errors import AugdiffError
 from augdiff.metrics import domain, lpips_div, memorisation
 from augdiff.metrics.context import EvalContext, small_sample_warnings
 from augdiff.metrics.frechet import frechet_distance_features, kernel_distance
@@ -87,11 +88,15 @@ def memorisation_share(ctx: EvalContext) -> dict[str, Any]:
     o = ctx.options
     side = min(memorisation.PIXEL_SIDE, *ctx.real.shape[1:3], *ctx.fake.shape[1:3])
     pixel = memorisation.two_nearest(memorisation.downscale(ctx.fake, side), memorisation.downscale(ctx.real, side))
+    spaces = {"inception_pool3": lambda: (ctx.inception_fake.pool3, ctx.inception_real.pool3),
+              "domain": lambda: (ctx.domain_fake, ctx.domain_real)}
+    unknown = sorted(set(o.memorisation_features) - set(spaces))
+    if unknown:
+        raise AugdiffError(f"memorisation_features: unknown {', '.join(unknown)}; choose from {', '.join(spaces)}")
     features: dict[str, Any] = {}
-    for name, space in (("inception_pool3", lambda: (ctx.inception_fake.pool3, ctx.inception_real.pool3)),
-                        ("domain", lambda: (ctx.domain_fake, ctx.domain_real))):
+    for name in o.memorisation_features:
         try:
-            fake_f, real_f = space()
+            fake_f, real_f = spaces[name]()
         except MetricUnavailable as exc:
             features[name] = {"unavailable": str(exc)}
             continue

@@ -45,6 +45,7 @@ class EvalOptions:
     domain_size: int = 32
     domain_steps: int = 200
     memorisation_ratio: float = DEFAULT_RATIO
+    memorisation_features: tuple[str, ...] = ("inception_pool3", "domain")  # feature spaces besides pixels
     closest_pairs: int = 16
     cache_dir: Path | None = None  # domain network and real-set Inception features are cached here when given
     out_dir: Path | None = None  # the closest-pairs PNG goes here when given

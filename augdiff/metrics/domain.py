@@ -125,7 +125,7 @@ def train_domain_net(
             loss.backward()
             opt.step()
             sched.step()
-            task.advance(1, loss=float(loss))
+            task.advance(1, loss=float(loss.detach()))
     net.eval()
     preds = predict(net, images, config.size, device)
     accuracy = float((preds == labels).mean())

@@ -17,6 +17,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +97,10 @@ class InceptionExtractor:
         self.path = Path(path)
         self.device = torch.device(device)
         try:
-            module = torch.jit.load(str(self.path), map_location=self.device)
+            with warnings.catch_warnings():
+                # TorchScript is deprecated upstream, but it is the format the converted TF graph ships in.
+                warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit")
+                module = torch.jit.load(str(self.path), map_location=self.device)
         except (RuntimeError, ValueError) as exc:
             raise AugdiffError(f"{self.path}: not a TorchScript Inception network ({exc}); {INSTALL_HINT}") from exc
         self.module = module.eval()

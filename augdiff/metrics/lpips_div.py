@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +83,10 @@ def load_lpips(net: str, backbone: str, device: str = "cpu") -> torch.nn.Module:
         import lpips
     except ImportError as exc:
         raise MetricUnavailable("the lpips package is not installed: pip install 'lpips>=0.1.4'") from exc
-    model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False)
+    with warnings.catch_warnings():
+        # lpips still passes torchvision's pre-0.13 ``pretrained=False``; harmless, and it means "no download".
+        warnings.filterwarnings("ignore", category=UserWarning, module="torchvision")
+        model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False)
     try:
         state = torch.load(backbone, map_location="cpu", weights_only=True)
     except Exception as exc:

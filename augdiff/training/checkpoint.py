@@ -55,6 +55,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         ) from exc
 
 
+def remove_stale_temporaries(workdir: str | Path) -> None:
+    """Delete temporary files left by a save that was killed before its rename."""
+    folder = Path(workdir) / CHECKPOINT_DIR
+    if folder.is_dir():
+        for tmp in folder.glob(".step-*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
 def prune_checkpoints(workdir: str | Path, keep: int) -> None:
     """Delete all but the newest ``keep`` checkpoints."""
     for old in list_checkpoints(workdir)[:-keep] if keep > 0 else []:

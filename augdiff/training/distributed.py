@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -35,12 +36,15 @@ def setup(device_type: str) -> DistInfo:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
         initialized_here = True
-    return DistInfo(
+    info = DistInfo(
         rank=dist.get_rank(),
         world_size=dist.get_world_size(),
         local_rank=int(os.environ.get("LOCAL_RANK", "0")),
         initialized_here=initialized_here,
     )
+    if initialized_here:  # later trainers in this process reuse the group; it goes when the process does
+        atexit.register(teardown, info)
+    return info
 
 
 def teardown(info: DistInfo) -> None:

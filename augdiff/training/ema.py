@@ -34,12 +34,16 @@ class EMA:
     def update(self, model: nn.Module) -> None:
         decay = self.current_decay()
         source = model.state_dict()
+        shadows, values = [], []
         for name, shadow in self.model.state_dict().items():
             value = source[name].detach()
             if shadow.is_floating_point():
-                shadow.lerp_(value.to(shadow.dtype), 1.0 - decay)
+                shadows.append(shadow)
+                values.append(value.to(shadow.dtype))
             else:
                 shadow.copy_(value)
+        if shadows:  # one fused kernel per dtype/device instead of one call per tensor
+            torch._foreach_lerp_(shadows, values, 1.0 - decay)
         self.num_updates += 1
 
     def state_dict(self) -> dict:

@@ -40,6 +40,7 @@ from augdiff.training.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
     prune_checkpoints,
+    remove_stale_temporaries,
     restore_rng,
     save_checkpoint,
 )
@@ -264,13 +265,13 @@ class Trainer:
             self.scaler.scale(loss).backward()
             if clip:
                 self.scaler.unscale_(self.optimizer)
-                nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+                nn.utils.clip_grad_norm_(self.model.parameters(), clip, foreach=True)
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             loss.backward()
             if clip:
-                nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+                nn.utils.clip_grad_norm_(self.model.parameters(), clip, foreach=True)
             self.optimizer.step()
         self.ema.update(self.model)
         return loss.detach().float(), {k: float(v) for k, v in logs.items()}
@@ -336,7 +337,10 @@ class Trainer:
 
     def _resume(self) -> int | None:
         """Load the latest checkpoint (and return its step), or seed a fresh run (and return None)."""
-        found = latest_checkpoint(self.workdir) if self.dist.is_main else None
+        found = None
+        if self.dist.is_main:
+            remove_stale_temporaries(self.workdir)
+            found = latest_checkpoint(self.workdir)
         found = distributed.broadcast_object(self.dist, None if found is None else str(found))
         if found is None:
             seed_everything(derive_seed(self.seed, "global", self.dist.rank) % (1 << 32))

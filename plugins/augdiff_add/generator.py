@@ -58,7 +58,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(
         image_size=16, base_channels=16, channel_mult=[1, 2], num_res_blocks=1, attention_resolutions=[8],
         num_head_channels=8, dropout=0.0, schedule="linear", num_train_timesteps=1000,
-        train_steps=40, batch_size=16, lr=1e-3, warmup_steps=0, ema_decay=0.9, grad_clip=1.0, hflip=True,
+        train_steps=30, batch_size=16, lr=1e-3, warmup_steps=0, ema_decay=0.9, grad_clip=1.0, hflip=True,
         precision="auto", checkpoint_every=20, **_DOMAINS, **{**_SAMPLING, "sample_steps": 20},
     ),
     # Sized for 2 CPU cores: attention only at 8 px (the 16-px attention doubled the step time).

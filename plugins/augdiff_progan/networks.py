@@ -39,7 +39,8 @@ class _GBlock(nn.Module):
 
     def __init__(self, in_ch: int, out_ch: int) -> None:
         super().__init__()
-        self.conv1, self.conv2, self.norm = EqualizedConv2d(in_ch, out_ch, 3), EqualizedConv2d(out_ch, out_ch, 3), PixelNorm()
+        self.conv1, self.conv2 = EqualizedConv2d(in_ch, out_ch, 3), EqualizedConv2d(out_ch, out_ch, 3)
+        self.norm = PixelNorm()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, scale_factor=2, mode="nearest")

@@ -23,9 +23,15 @@ import torch
 import torch.nn.functional as F
 
 from augdiff.progress import NullReporter, Reporter
-from augdiff.seeding import torch_generator
+from augdiff.seeding import derive_seed, torch_generator
 from augdiff.training.checkpoint import (
-    capture_rng, checkpoint_path, latest_checkpoint, load_checkpoint, prune_checkpoints, restore_rng, save_checkpoint,
+    capture_rng,
+    checkpoint_path,
+    latest_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    restore_rng,
+    save_checkpoint,
 )
 from augdiff_progan.losses import discriminator_loss, generator_loss
 from augdiff_progan.networks import ProDiscriminator, ProGenerator, num_stages
@@ -141,11 +147,13 @@ class ProGANTrainer:
         self.num_classes = num_classes
         self.schedule = Schedule(settings.image_size, settings.phase_images, settings.batch_size)
         self.rng = torch_generator(seed, "progan-train")
-        self.G = build_generator(asdict(settings), num_classes).to(self.device)
-        self.D = ProDiscriminator(
-            settings.image_size, fmap_base=settings.fmap_base, fmap_max=settings.fmap_max,
-            num_classes=num_classes, mbstd_group=settings.mbstd_group,
-        ).to(self.device)
+        with torch.random.fork_rng(devices=[]):  # initial weights follow the seed, not the global RNG
+            torch.manual_seed(derive_seed(seed, "progan-init"))
+            self.G = build_generator(asdict(settings), num_classes).to(self.device)
+            self.D = ProDiscriminator(
+                settings.image_size, fmap_base=settings.fmap_base, fmap_max=settings.fmap_max,
+                num_classes=num_classes, mbstd_group=settings.mbstd_group,
+            ).to(self.device)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
         self.step = 0
         self._new_optimizers()
@@ -235,7 +243,7 @@ class ProGANTrainer:
         with torch.no_grad():
             for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
                 p_ema.lerp_(p, 1.0 - self.s.ema_decay)
-        return {**info, "g_loss": float(g_loss)}
+        return {**info, "g_loss": g_loss.item()}
 
     def _gp_generator(self) -> torch.Generator | None:
         # The GP's ε is drawn on the training device; on CPU it shares the data stream, on CUDA it gets a

@@ -55,8 +55,9 @@ def test_render_is_deterministic_per_block_and_resolution_independent() -> None:
     big = synth_render.render(stages, np.random.default_rng(5), 128)
     small = big.reshape(2, 64, 2, 64, 2, 3).astype(float).mean(axis=(2, 4))
     # Same tissue at twice the resolution: the 2x-downsampled render matches closely (noise and aliasing differ).
-    assert np.abs(small - a.astype(float)).mean() < 12
-    assert np.abs(small - np.roll(a, 1, axis=0).astype(float)).mean() > 25
+    same = np.abs(small - a.astype(float)).mean()
+    swapped = np.abs(small - np.roll(a, 1, axis=0).astype(float)).mean()  # each compared with the other image
+    assert same < 0.35 * swapped
 
 
 def test_render_size_follows_the_request() -> None:

@@ -19,6 +19,15 @@ from augdiff.diffusion.schedules import NoiseSchedule, make_schedule
 MU, S = 0.3, 0.5
 
 
+@pytest.fixture(autouse=True)
+def _single_thread():
+    # Thousands of tiny tensor ops: a second intra-op thread only adds contention on a busy 2-core machine.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def oracle(schedule: NoiseSchedule):
     def model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         ab = schedule.coefficient(schedule.alphas_cumprod, t, x)
@@ -282,12 +291,22 @@ def test_sample_is_reproducible_and_passes_model_kwargs_per_chunk() -> None:
         return torch.zeros_like(x) + y.view(-1, 1, 1, 1) * 0.01
 
     y = torch.arange(5)
-    a = sampling.sample(model, p, (5, 3, 2, 2), generator=torch.Generator().manual_seed(0), model_kwargs={"y": y})
-    b = sampling.sample(model, p, (5, 3, 2, 2), generator=torch.Generator().manual_seed(0), model_kwargs={"y": y})
+    a = sampling.sample(
+        model, p, (5, 3, 2, 2), generator=torch.Generator().manual_seed(0), model_kwargs={"y": y}
+    )
+    b = sampling.sample(
+        model, p, (5, 3, 2, 2), generator=torch.Generator().manual_seed(0), model_kwargs={"y": y}
+    )
     torch.testing.assert_close(a, b)
     seen.clear()
-    sampling.sample(model, p, (5, 3, 2, 2), generator=torch.Generator().manual_seed(0), model_kwargs={"y": y},
-                    batch_size=2)
+    sampling.sample(
+        model,
+        p,
+        (5, 3, 2, 2),
+        generator=torch.Generator().manual_seed(0),
+        model_kwargs={"y": y},
+        batch_size=2,
+    )
     assert {tuple(v.tolist()) for v in seen} == {(0, 1), (2, 3), (4,)}
 
 

@@ -42,7 +42,9 @@ def test_cosine_alpha_bar_matches_nichol_dhariwal_closed_form() -> None:
     np.testing.assert_allclose(s.alphas_cumprod[:-1].numpy(), expected[:-1], rtol=1e-9)
     assert float(s.betas.max()) == pytest.approx(0.999)
     assert int((s.betas >= 0.999).sum()) == 1
-    np.testing.assert_allclose(s.betas[1:].numpy(), (1 - s.alphas_cumprod[1:] / s.alphas_cumprod[:-1]).numpy())
+    np.testing.assert_allclose(
+        s.betas[1:].numpy(), (1 - s.alphas_cumprod[1:] / s.alphas_cumprod[:-1]).numpy()
+    )
 
 
 @pytest.mark.parametrize(("name", "diffusers_name"), [("linear", "linear"), ("cosine", "squaredcos_cap_v2")])
@@ -60,7 +62,9 @@ def test_posterior_variance_and_mean_follow_ddpm_eq7() -> None:
     torch.testing.assert_close(s.posterior_variance, b * (1 - ab_prev) / (1 - ab))
     assert float(s.posterior_variance[0]) == 0.0
     # The clipped log variance replaces the 0 at t = 0 by β̃_1 (IDDPM) and is finite everywhere.
-    assert float(s.posterior_log_variance_clipped[0]) == pytest.approx(math.log(float(s.posterior_variance[1])))
+    assert float(s.posterior_log_variance_clipped[0]) == pytest.approx(
+        math.log(float(s.posterior_variance[1]))
+    )
     assert torch.isfinite(s.posterior_log_variance_clipped).all()
     # With the true x_0, Algorithm 2's mean 1/√α (x_t − β/√(1−ᾱ) ε) is the posterior mean.
     g = torch.Generator().manual_seed(0)

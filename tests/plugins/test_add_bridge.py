@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import torch
+from augdiff_add.bridge import Bridge, CountingModel
 
 from augdiff.diffusion.models import ADMUNet
 from augdiff.diffusion.samplers import DDIMSampler
 from augdiff.diffusion.sampling import ddim_decode, ddim_encode
 from augdiff.diffusion.schedules import make_schedule
-from augdiff_add.bridge import Bridge, CountingModel
 
 TINY = dict(base_channels=16, channel_mult=(1, 2), num_res_blocks=1, attention_resolutions=(8,), num_head_channels=8)
 

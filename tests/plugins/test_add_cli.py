@@ -7,34 +7,41 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from augdiff_add.generator import AddGenerator, AddProGenerator
 from PIL import Image
 
 from augdiff import workflow
 from augdiff.cli import app
-from augdiff.data.spec import DataOptions
 from augdiff.errors import AugdiffError
 from augdiff.generator import read_generated_set
-from augdiff_add.generator import AddGenerator, AddProGenerator
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def fitted(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One smoke fit shared by the tests below (the CLI's own fit is checked in the first test)."""
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One smoke fit through the CLI, shared by the tests below (fitting is the slow part)."""
+    from typer.testing import CliRunner
+
     runs = tmp_path_factory.mktemp("add-runs")
-    result = workflow.fit("add", "synth-histo", DataOptions(), profile="smoke", seed=0, runs_dir=runs)
-    return result.run_dir
-
-
-def test_fit_then_augment_add_pro_writes_soft_labelled_progressive_set(runner, tmp_path: Path) -> None:
-    fit = runner.invoke(app, ["fit", "add", "--data", "synth-histo", "--profile", "smoke", "--json"])
+    fit = CliRunner().invoke(app, ["fit", "add", "--data", "synth-histo", "--profile", "smoke", "--json",
+                                   "--runs-dir", str(runs)])
     assert fit.exit_code == 0, fit.output
+    assert json.loads(fit.stdout)["reused"] is False
+    return runs
+
+
+@pytest.fixture(scope="module")
+def fitted(runs: Path) -> Path:
+    (run_dir,) = (runs / "synth-histo" / "add").glob("fit-smoke-*")
+    return run_dir
+
+
+def test_fit_then_augment_add_pro_writes_soft_labelled_progressive_set(runner, runs: Path, tmp_path: Path) -> None:
     out = tmp_path / "set"
     res = runner.invoke(app, ["augment", "--generator", "add-pro", "--data", "synth-histo", "--profile", "smoke",
-                              "--n", "100", "--out", str(out), "--json"])
+                              "--n", "100", "--out", str(out), "--runs-dir", str(runs), "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(fit.stdout)["reused"] is False
     generated = read_generated_set(out)
     assert len(list((out / "images").glob("*.png"))) == 100 == len(generated)
     probs = generated.probs()

@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _trainer_toy import make_trainer  # noqa: E402
+from _trainer_toy import make_trainer
 
-from augdiff.diffusion import DiffusionLoss, make_schedule  # noqa: E402
+from augdiff.diffusion import DiffusionLoss, make_schedule
 
 
 def main() -> None:
@@ -34,7 +34,9 @@ def main() -> None:
         time.sleep(args.sleep)  # slows the run down so the test can kill it mid-way; changes no numbers
         return inner(model, batch, generator)
 
-    trainer = make_trainer(args.workdir, loss_fn=loss_fn, steps=args.steps, checkpoint_every=args.checkpoint_every)
+    trainer = make_trainer(
+        args.workdir, loss_fn=loss_fn, steps=args.steps, checkpoint_every=args.checkpoint_every
+    )
     trainer.fit()
     rank = int(os.environ.get("RANK", "0"))
     torch.save(trainer.model.state_dict(), args.workdir / f"weights-rank{rank}.pt")

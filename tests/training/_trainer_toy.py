@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from augdiff.diffusion import DiffusionLoss, ImageTensorDataset, make_schedule
-from augdiff.training import Trainer, TrainConfig
+from augdiff.training import TrainConfig, Trainer
 
 
 class TinyDenoiser(nn.Module):
@@ -40,7 +40,14 @@ def toy_images(n: int = 32, size: int = 8, seed: int = 0) -> np.ndarray:
 def make_trainer(workdir: Path, *, seed: int = 0, loss_fn=None, **config) -> Trainer:
     torch.manual_seed(1234)  # the model's initial weights
     schedule = make_schedule("linear", 50)
-    settings = {"steps": 30, "batch_size": 8, "lr": 3e-3, "checkpoint_every": 5, "log_every": 5, "ema_decay": 0.99}
+    settings = {
+        "steps": 30,
+        "batch_size": 8,
+        "lr": 3e-3,
+        "checkpoint_every": 5,
+        "log_every": 5,
+        "ema_decay": 0.99,
+    }
     if "epochs" in config:
         settings.pop("steps")
     settings.update(config)

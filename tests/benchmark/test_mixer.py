@@ -1,0 +1,118 @@
+"""The mixer: each recipe's composition, soft labels carried through, manifests, run-store reuse."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from bench_helpers import CLASSES, tiny_split
+
+from augdiff import mixer
+from augdiff.data.spec import DataOptions
+from augdiff.errors import AugdiffError
+from augdiff.generator import Samples, one_hot, write_generated_set
+
+
+@pytest.fixture
+def real():
+    return tiny_split("train", 10, 8, seed=0)
+
+
+@pytest.fixture
+def hard_set(tmp_path):
+    """40 generated images, 20 per class in class blocks, at a different size (12 px) than the real split."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 20)
+    samples = Samples(rng.integers(0, 255, (40, 12, 12, 3), dtype=np.uint8), one_hot(labels, 2),
+                      [{"source": f"s{i}"} for i in range(40)])
+    return write_generated_set(samples, tmp_path / "gen", classes=CLASSES, generator="g", seed=7)
+
+
+@pytest.fixture
+def soft_set(tmp_path):
+    levels = np.tile(np.linspace(0.1, 1.0, 10), 3).astype(np.float32)
+    probs = np.stack([1 - levels, levels], axis=1)
+    samples = Samples(np.zeros((30, 8, 8, 3), np.uint8), probs, [{"level": float(v)} for v in levels])
+    return write_generated_set(samples, tmp_path / "pro", classes=CLASSES, generator="add-pro", seed=3)
+
+
+def test_baseline_is_the_real_split_with_one_hot_labels(real):
+    ts = mixer.build_set(mixer.SetPlan(mixer.RECIPES["real"], None), real)
+    assert ts.composition() == {"size": 20, "real": 20, "generated": 0, "per_class": {"normal": 10, "tumor": 10},
+                                "soft": 0}
+    np.testing.assert_array_equal(ts.probs, one_hot(real.labels, 2))
+    assert [r["id"] for r in ts.records] == real.ids
+    assert all(r["origin"] == "real" for r in ts.records)
+
+
+def test_synthetic_uses_n_generated_per_class_and_no_real(real, hard_set):
+    ts = mixer.build_set(mixer.SetPlan(mixer.RECIPES["synthetic"], "g"), real, hard_set)
+    # N defaults to the real count per class (10), taken from each class of the 20-per-class generated set.
+    assert ts.composition()["real"] == 0
+    assert ts.composition()["per_class"] == {"normal": 10, "tumor": 10}
+    assert ts.images.shape == (20, 8, 8, 3)  # resized to the real images' size
+    files = [r["file"] for r in ts.records]
+    assert files[:10] == [str(hard_set.directory / hard_set.records[i]["file"]) for i in range(10)]
+    assert files[10:] == [str(hard_set.directory / hard_set.records[i]["file"]) for i in range(20, 30)]
+    assert {(r["origin"], r["generator"], r["seed"]) for r in ts.records} == {("generated", "g", 7)}
+
+
+def test_mixed_is_real_plus_n_per_class(real, hard_set):
+    ts = mixer.build_set(mixer.SetPlan(mixer.RECIPES["mixed"], "g"), real, hard_set)
+    comp = ts.composition()
+    assert (comp["real"], comp["generated"], comp["per_class"]) == (20, 20, {"normal": 20, "tumor": 20})
+    np.testing.assert_array_equal(ts.images[:20], real.images)
+
+
+def test_total_recipes_and_user_recipes(real, hard_set):
+    assert mixer.RECIPES["aug-5000"].generated_total(real.counts()) == 5000
+    assert mixer.RECIPES["mixed"].generated_total(real.counts()) == 20
+    recipe = mixer.Recipe("plus-30", "real + 30 generated", real=True, generated="total", count=30)
+    mixer.register_recipe(recipe)
+    try:
+        with pytest.raises(AugdiffError, match="already exists"):
+            mixer.register_recipe(recipe)
+        ts = mixer.build_set(mixer.SetPlan(recipe, "g"), real, hard_set)
+        assert ts.composition()["generated"] == 30 and len(ts) == 50
+        assert "plus-30" in [p.recipe.name for p in mixer.plan_sets(None, ["g"])]
+        too_big = mixer.Recipe("plus-99", "", real=True, generated="total", count=99)
+        with pytest.raises(AugdiffError, match="needs 99"):
+            mixer.build_set(mixer.SetPlan(too_big, "g"), real, hard_set)
+    finally:
+        mixer.RECIPES.pop("plus-30")
+
+
+def test_progressive_keeps_soft_labels_and_provenance(real, soft_set, tmp_path):
+    recipe = mixer.Recipe("pro-30", "", real=True, generated="total", count=30, only=("add-pro",))
+    ts = mixer.build_set(mixer.SetPlan(recipe, "add-pro"), real, soft_set)
+    np.testing.assert_allclose(ts.probs[20:], soft_set.probs(), atol=1e-6)
+    assert ts.composition()["soft"] == 27  # levels 0.1 … 0.9 of each of 3 sources; 1.0 is one-hot
+    ts.write_manifest(tmp_path / "m.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert len(rows) == 50 and rows[25]["level"] == pytest.approx(0.6) and rows[25]["probs"]["tumor"] == 0.6
+
+
+def test_plan_sets_baseline_first_and_progressive_only_for_add_pro():
+    plans = [p.name for p in mixer.plan_sets(None, ["g", "add-pro"])]
+    assert plans[0] == "real"
+    assert {"g/synthetic", "g/mixed", "g/aug-5000", "add-pro/progressive"} <= set(plans)
+    assert "g/progressive" not in plans and "add-pro/mixed" not in plans
+    assert [p.name for p in mixer.plan_sets(["mixed"], ["g"])] == ["real", "g/mixed"]
+    with pytest.raises(AugdiffError, match="unknown set recipe 'nope'"):
+        mixer.plan_sets(["nope"], ["g"])
+
+
+def test_generated_sets_live_in_the_run_store_and_are_reused(tiny_plugin, tmp_path):
+    options = DataOptions(seed=0)
+    first = mixer.ensure_generated_set("tiny-gen", "tiny-data", options, n=24, profile="smoke", seed=0,
+                                       runs_dir=tmp_path / "runs")
+    assert len(first) == 24 and tiny_plugin.generate_calls == 1
+    assert first.directory.parent == tmp_path / "runs" / "tiny-data" / "tiny-gen" / "sets"
+    assert first.directory.name.startswith("smoke-s0-") and first.directory.name.endswith("-n24")
+    again = mixer.ensure_generated_set("tiny-gen", "tiny-data", options, n=24, profile="smoke", seed=0,
+                                       runs_dir=tmp_path / "runs")
+    assert again.directory == first.directory and tiny_plugin.generate_calls == 1
+    mixer.ensure_generated_set("tiny-gen", "tiny-data", options, n=10, profile="smoke", seed=0,
+                               runs_dir=tmp_path / "runs")
+    assert tiny_plugin.generate_calls == 2
