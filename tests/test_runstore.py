@@ -67,3 +67,15 @@ def test_derived_seeds_are_stable_and_independent() -> None:
     import torch
 
     assert torch.equal(torch.randn(4, generator=a), torch.randn(4, generator=b))
+
+
+def test_atomic_outputs_get_normal_permissions(tmp_path: Path) -> None:
+    import os
+
+    atomic.write_text(tmp_path / "f.txt", "x")
+    with atomic.atomic_dir(tmp_path / "d"):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~mask

@@ -149,14 +149,17 @@ def calibrate(config: ClassifierConfig, dataset: Dataset, pretrained: Path | Non
     n = min(len(dataset.train), probe.batch_size * 2)
     images, labels = dataset.train.images[:n], dataset.train.labels[:n]
     one_hot = np.eye(len(dataset.classes), dtype=np.float32)[labels]
-    tiny_val = dataset.val.subset(np.arange(min(len(dataset.val), 8)))
+    # Eight validation images spread over the (class-sorted) split, so every class is present.
+    tiny_val = dataset.val.subset(np.unique(np.linspace(0, len(dataset.val) - 1, 8).astype(int)))
     # Both runs pay the model build and one tiny validation; their difference is ``steps`` optimiser steps.
-    t0 = time.perf_counter()
-    train_classifier(build, images, one_hot, tiny_val, copy_config(probe, steps=1), seed=0)
-    warm = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    outcome = train_classifier(build, images, one_hot, tiny_val, probe, seed=0)
-    per_step = max(1e-6, (time.perf_counter() - t0 - warm) / steps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pretrained-file notes are reported by the caller
+        t0 = time.perf_counter()
+        train_classifier(build, images, one_hot, tiny_val, copy_config(probe, steps=1), seed=0)
+        warm = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        outcome = train_classifier(build, images, one_hot, tiny_val, probe, seed=0)
+        per_step = max(1e-6, (time.perf_counter() - t0 - warm) / steps)
     t0 = time.perf_counter()
     predict(outcome.model, dataset.val.images, config)
     per_val = time.perf_counter() - t0

@@ -1,8 +1,7 @@
 """timm classifiers adapted to small histopathology patches, built without downloading anything.
 
-The ADD paper's downstream model is a ViT (Table 2). At 224 px a ViT-B/16 sees a 14x14 token grid; on 32 px
-PCam crops a 16 px patch would leave 2x2 tokens, so the named ViTs keep their widths and depths but choose the
-patch size as ``image_size // 8``: a 32 px input gives an 8x8 grid (patch 4), 96 px gives patch 12.
+The named ViTs (see :mod:`augdiff.classify.catalog`) keep timm's widths and depths and use a patch of
+``image_size // 8``, so any input size gives an 8x8 token grid.
 """
 
 from __future__ import annotations
@@ -16,19 +15,8 @@ import timm
 import torch
 from torch import nn
 
-from augdiff.classify.spec import ClassifierSpec
+from augdiff.classify.catalog import SMALL_VITS, TOKEN_GRID, VIT_ARCHITECTURES
 from augdiff.errors import AugdiffError
-
-TOKEN_GRID = 8  # tokens per side for the named ViTs
-
-# Our short names → the timm architecture whose width/depth/heads they keep.
-VIT_ARCHITECTURES = {
-    "vit_base": "vit_base_patch16_224",
-    "vit_small": "vit_small_patch16_224",
-    "vit_tiny": "vit_tiny_patch16_224",
-}
-# A test-scale ViT (~25 k parameters) so smoke runs exercise the same code path in seconds.
-MICRO_VIT = {"embed_dim": 32, "depth": 2, "num_heads": 2, "mlp_ratio": 2.0}
 
 
 class PretrainedMismatchWarning(UserWarning):
@@ -45,13 +33,13 @@ def vit_patch_size(image_size: int) -> int:
 
 
 def build_vit(name: str, num_classes: int, image_size: int, pretrained: Path | None = None) -> nn.Module:
-    """One of ``VIT_ARCHITECTURES`` (or ``vit_micro``) with an 8x8 token grid at ``image_size``."""
+    """One of ``VIT_ARCHITECTURES`` or ``SMALL_VITS`` with an 8x8 token grid at ``image_size``."""
     patch = vit_patch_size(image_size)
-    if name == "vit_micro":
+    if name in SMALL_VITS:
         from timm.models.vision_transformer import VisionTransformer
 
         model: nn.Module = VisionTransformer(img_size=image_size, patch_size=patch, num_classes=num_classes,
-                                             **MICRO_VIT)
+                                             **SMALL_VITS[name])
     else:
         model = timm.create_model(VIT_ARCHITECTURES[name], pretrained=False, num_classes=num_classes,
                                   img_size=image_size, patch_size=patch)
@@ -123,22 +111,6 @@ def load_pretrained(model: nn.Module, path: Path) -> list[str]:
     for note in notes:
         warnings.warn(f"--pretrained {Path(path).name}: {note}", PretrainedMismatchWarning, stacklevel=2)
     return notes
-
-
-def builtin_specs() -> list[ClassifierSpec]:
-    specs = [
-        ClassifierSpec(
-            short,
-            lambda c, s, p, _n=short: build_vit(_n, c, s, p),
-            f"{arch} widths, patch = size // {TOKEN_GRID} (8x8 tokens), no weights unless --pretrained",
-        )
-        for short, arch in VIT_ARCHITECTURES.items()
-    ]
-    specs.append(ClassifierSpec(
-        "vit_micro", lambda c, s, p: build_vit("vit_micro", c, s, p),
-        "test-scale ViT (width 32, depth 2) for smoke runs",
-    ))
-    return specs
 
 
 def build_classifier(name: str, num_classes: int, image_size: int, pretrained: Path | None = None) -> nn.Module:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from augdiff.classify.models import builtin_specs
+from augdiff.classify.catalog import builtin_specs
 from augdiff.classify.spec import ClassifierSpec
 from augdiff.hookspecs import hookimpl
 

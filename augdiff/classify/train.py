@@ -60,7 +60,7 @@ class ClassifierConfig:
 CLASSIFIER_PROFILES: dict[str, ClassifierConfig] = {
     "smoke": ClassifierConfig("vit_micro", 16, steps=30, batch_size=32, lr=1e-3, warmup_steps=5, eval_every=10,
                               eval_batch_size=512, precision="fp32", threads=1),
-    "cpu": ClassifierConfig("vit_tiny", 32, steps=200, batch_size=64, lr=5e-4, warmup_steps=20, eval_every=40,
+    "cpu": ClassifierConfig("vit_mini", 32, steps=300, batch_size=64, lr=1e-3, warmup_steps=30, eval_every=50,
                             precision="fp32"),
     "paper": ClassifierConfig("vit_base", None, steps=5000, batch_size=64, lr=1e-4, warmup_steps=500,
                               eval_every=250),

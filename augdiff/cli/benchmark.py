@@ -80,7 +80,8 @@ def register(app: typer.Typer) -> None:
         table = Table(title=f"{data}: test metrics, mean ± 95 % CI over {seeds} seeds; Δ vs real (paired)",
                       title_justify="left")
         for col in header:
-            table.add_column(col, justify="left" if col.startswith(("Set", "Train")) else "right")
+            table.add_column(col, justify="left" if col.startswith(("Set", "Train")) else "right",
+                             no_wrap=col == "Set")
         for row in rows:
             style = "bold green" if "↑" in row[-1] or "↑" in row[-2] else None
             table.add_row(*row, style=style)

@@ -103,8 +103,9 @@ def _value(result: dict[str, Any]) -> str:
 
 def _print(report: Any) -> None:
     table = Table(title=f"{report.n_fake} generated vs {report.n_real} real images")
-    for col in ("metric", "value", "n real / fake", "notes"):
-        table.add_column(col)
+    for col in ("metric", "value", "n real / fake"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("notes", overflow="fold")
     for name, result in report.metrics.items():
         notes = [result["unavailable"]] if "unavailable" in result else []
         notes += [result["note"]] if "note" in result else []

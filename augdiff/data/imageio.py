@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -77,7 +78,10 @@ def read_image(path: Path) -> tuple[np.ndarray, str | None]:
 
 def read_images(paths: list[Path], log: ReadLog) -> list[np.ndarray]:
     """Decode many files; PIL releases the GIL while decoding, so two threads use both cores."""
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    # PIL warns (e.g. "Corrupt EXIF data") on files it can still decode or that fail with a clear error anyway;
+    # silence it once around the whole pool, since warning filters are process-global, not per thread.
+    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=4) as pool:
+        warnings.simplefilter("ignore", UserWarning)
         results = list(pool.map(read_image, paths))
     for _, kind in results:
         if kind is not None:

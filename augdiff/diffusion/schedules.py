@@ -80,8 +80,8 @@ class NoiseSchedule:
 
     Attributes are float64 tensors of length T: ``betas``, ``alphas`` (1 − β), ``alphas_cumprod`` (ᾱ_t),
     ``alphas_cumprod_prev`` (ᾱ_{t−1}, with ᾱ_{−1} = 1), ``posterior_variance`` (β̃_t, DDPM Eq. 7),
-    ``posterior_log_variance_clipped`` (log β̃_t with β̃_0 replaced by β̃_1, since β̃_0 = 0) and the two
-    posterior-mean coefficients.
+    ``posterior_log_variance_clipped`` (log β̃_t with β̃_0 replaced by β̃_1, since β̃_0 = 0), ``log_betas``,
+    ``sqrt_alphas_cumprod``, ``sqrt_one_minus_alphas_cumprod`` and the two posterior-mean coefficients.
     """
 
     def __init__(self, name: str, betas: Tensor) -> None:

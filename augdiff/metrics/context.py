@@ -156,5 +156,4 @@ def small_sample_warnings(n_real: int, n_fake: int, minimum: int = FID_MIN_SAMPL
     low = [f"{name}={n}" for name, n in (("n_real", n_real), ("n_fake", n_fake)) if n < minimum]
     if not low:
         return []
-    return [f"{', '.join(low)} below {minimum}: the Fréchet distance is biased upward at this sample size; "
-            "compare values only at equal counts (KID is unbiased)"]
+    return [f"{', '.join(low)} < {minimum}: Fréchet distance biased upward; compare only at equal n (KID is unbiased)"]

@@ -95,10 +95,9 @@ def _run(
     names = resolve_metrics(metrics)
     with start_run(root, dataset=dataset, generator=generator, command="evaluate", config=config, seed=seed,
                    data_fingerprint=fingerprint) as run:
-        results = evaluate_images(
-            real, fake, metrics=names, seed=seed, device=device, real_labels=labels, out_dir=run.directory,
-            cache_dir=root / dataset / "_metrics-cache", progress=progress, **kw,
-        )
+        options = {"real_labels": labels, "out_dir": run.directory, "cache_dir": root / dataset / "_metrics-cache",
+                   "progress": progress, **kw}
+        results = evaluate_images(real, fake, metrics=names, seed=seed, device=device, **options)
         report = EvaluationReport(results, len(real), len(fake), run.directory, source)
         atomic.write_json(run.directory / REPORT_FILE, report.to_dict())
         run.update(n_real=len(real), n_fake=len(fake),
@@ -123,19 +122,19 @@ def evaluate_generator(
     **kw: Any,
 ) -> EvaluationReport:
     """Generate ``n`` images with ``generator`` (fitting it if needed) and compare them with the training split."""
+    names = resolve_metrics(metrics)  # fail on a typo before loading data and generating
     gen_cls = plugins.get_generator(generator)
     config = gen_cls.from_profile(profile, [], overrides).config
     # The reference is the training split exactly as the generator saw it (same crop and size).
     ds = workflow.load_data_for(gen_cls, config, data, options)
     n = n if n is not None else PER_CLASS_DEFAULT * len(ds.classes)
-    resolve_metrics(metrics)  # fail on a typo before spending minutes on generation
     generated = workflow.augment(generator, data, options, n=n, profile=profile, seed=seed, runs_dir=runs_dir,
                                  overrides=overrides, progress=progress)
     fake = generated.generated.images()
     real, labels = _subsample(ds.train.images, ds.train.labels, n_real, seed, "real")
     source = {"mode": "generator", "generator": generator, "data": data, "profile": profile, "seed": seed,
               "samples": str(generated.out_dir), "classes": ds.classes}
-    config_record = {"metrics": resolve_metrics(metrics), "n": n, "n_real": n_real, "profile": profile,
+    config_record = {"metrics": names, "n": n, "n_real": n_real, "profile": profile,
                      "generator_config": config, **_plain(kw)}
     return _run(runs_root(runs_dir), data, generator, config_record, seed, ds.train.fingerprint(), real, fake,
                 labels, source, metrics=metrics, device=device, progress=progress, kw=kw)

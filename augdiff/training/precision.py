@@ -33,7 +33,8 @@ class Precision:
 
 
 def resolve_precision(name: str, device: torch.device) -> Precision:
-    """``auto`` is bf16 on CPU (about 2x faster on AVX512-BF16/AMX CPUs), bf16 on CUDA where supported else fp16."""
+    """``auto`` is bf16 on CPU (the project's default there; whether it beats fp32 depends on the CPU and the
+    layers, so profiles may pin ``fp32``), and bf16 on CUDA where supported, else fp16 with a gradient scaler."""
     if name not in PRECISIONS:
         raise AugdiffError(f"precision '{name}' is unknown; choose one of {', '.join(PRECISIONS)}")
     kind = device.type

@@ -39,6 +39,7 @@ from augdiff.seeding import derive_seed, torch_generator
 from augdiff.training import TrainConfig, Trainer
 from augdiff.training.precision import resolve_precision
 from augdiff.training.trainer import resolve_device
+from augdiff_ddpm_pcam.grid import grid, png_bytes
 from augdiff_ddpm_pcam.unet import ATTENTION_HEADS, PaperUNet, block_widths, paper_attention_positions
 
 WEIGHTS_DIR = "weights"
@@ -143,12 +144,16 @@ class DDPMPCam(Generator):
                 raise bad("attention", f"block {p} does not exist; blocks are numbered 1..{len(outputs)}")
             if outputs[p] % ATTENTION_HEADS:
                 raise bad("attention", f"block {p} has width {outputs[p]}, not divisible by {ATTENTION_HEADS}")
-        steps = c["sample_steps"]
-        if steps is not None and not 1 <= int(steps) <= int(c["num_train_timesteps"]):
-            raise bad("sample_steps", f"give 1..{c['num_train_timesteps']} DDIM steps, or null for ancestral")
-        if int(c["sample_batch"]) < 1:
-            raise bad("sample_batch", "must be ≥ 1")
         self.train_config()  # TrainConfig validates the budget, optimiser and precision
+        self._validate_sampling()
+
+    def _validate_sampling(self) -> None:
+        """Sampling options can change after a fit (``augment --steps``), so ``generate`` checks them again."""
+        steps, T = self.config["sample_steps"], int(self.config["num_train_timesteps"])
+        if steps is not None and not (isinstance(steps, int) and 1 <= steps <= T):
+            raise AugdiffError(f"--steps {steps}: give 1..{T} DDIM steps (or leave it out for ancestral sampling)")
+        if not isinstance(self.config["sample_batch"], int) or self.config["sample_batch"] < 1:
+            raise AugdiffError(f"--set sample_batch={self.config['sample_batch']!r}: must be an integer ≥ 1")
 
     def attention_positions(self) -> list[int]:
         attention = self.config["attention"]
@@ -191,8 +196,10 @@ class DDPMPCam(Generator):
             )
         dataset = ImageTensorDataset(images, hflip=bool(self.config["hflip"]))
         loss = DiffusionLoss(self.schedule(), loss=self.config["loss"])
-        trainer = Trainer(self.build_model(), loss, dataset, self.train_config(), workdir, seed=seed,
-                          progress=progress)
+        with torch.random.fork_rng(devices=[]):  # initial weights from the seed, not from global RNG state
+            torch.manual_seed(derive_seed(seed, "init") % (1 << 63))
+            model = self.build_model()
+        trainer = Trainer(model, loss, dataset, self.train_config(), workdir, seed=seed, progress=progress)
         trainer.fit()
         return trainer.ema_model
 
@@ -234,6 +241,7 @@ class DDPMPCam(Generator):
     ) -> Samples:
         if not self.models:
             raise AugdiffError("ddpm-pcam has no trained models: run `augdiff fit ddpm-pcam` first")
+        self._validate_sampling()
         steps = self.config["sample_steps"]
         method = "ancestral" if steps is None else f"ddim-{int(steps)}"
         parts = []
@@ -246,6 +254,15 @@ class DDPMPCam(Generator):
             meta = [{"model": name, "sampler": method} for _ in range(count)]
             parts.append(Samples(images, one_hot([index] * count, len(self.classes)), meta))
         return Samples.concat(parts)
+
+    def extra_files(self, samples: Samples) -> dict[str, bytes]:
+        """``grid-<class>.png``: up to 64 samples of each class as a contact sheet, for a quick look."""
+        labels = samples.probs.argmax(axis=1)
+        return {
+            f"grid-{_slug(name)}.png": png_bytes(grid(samples.images[labels == index][:64], columns=8, scale=2))
+            for index, name in enumerate(self.classes)
+            if (labels == index).any()
+        }
 
     # -- persistence: config.json (base class) + one safetensors file of EMA weights per class --------------
     def _weights_path(self, directory: Path, index: int) -> Path:

@@ -33,6 +33,7 @@ from augdiff.training.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from augdiff.training.trainer import resolve_device
 from augdiff_progan.losses import discriminator_loss, generator_loss
 from augdiff_progan.networks import ProDiscriminator, ProGenerator, num_stages
 
@@ -106,12 +107,6 @@ class Schedule:
         """True on the first step of a phase that trains a resolution for the first time."""
         phase, _ = self.at(step)
         return step % self.steps_per_phase == 0 and (phase.fading or phase.index == 0)
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def real_batch(images: torch.Tensor, phase: Phase, alpha: float) -> torch.Tensor:

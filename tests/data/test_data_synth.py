@@ -86,3 +86,12 @@ def test_looks_like_h_and_e() -> None:
     r, g, b = img[..., 0].mean(), img[..., 1].mean(), img[..., 2].mean()
     assert r > g + 30 and b > g + 20 and 130 < img.mean() < 230
     assert img.std(axis=(1, 2)).mean() > 15
+
+
+def test_population_grows_without_changing_existing_images(synth) -> None:  # type: ignore[no-untyped-def]
+    images, labels, stages = synth_histo.render_population(60, 64)
+    assert np.bincount(labels).tolist() == [60, 60]
+    full, full_labels, full_stages = synth_histo.population(950, 64)
+    for cls in (0, 1):
+        np.testing.assert_array_equal(images[labels == cls], full[full_labels == cls][:60])
+        np.testing.assert_array_equal(stages[labels == cls], full_stages[full_labels == cls][:60])

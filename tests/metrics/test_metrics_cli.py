@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
+from metrics_helpers import save_pool_only
 from PIL import Image
 
 from augdiff.cli import app
@@ -45,21 +47,26 @@ def _write(folder: Path, images: np.ndarray) -> None:
         Image.fromarray(img).save(folder / f"{i:03d}.png")
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_evaluate_two_folders(runner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(0)
     real = rng.integers(0, 256, (12, 8, 8, 3), dtype=np.uint8)
     _write(tmp_path / "real" / "normal", real[:6])
     _write(tmp_path / "real" / "tumor", real[6:] // 2)
     _write(tmp_path / "fake", np.concatenate([real[:1], rng.integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)]))
+    # A stand-in pool3-only network keeps this test fast and checks that --inception is honoured.
+    stand_in = save_pool_only(tmp_path / "pool_only.pt")
     result = runner.invoke(app, [
         "evaluate", "--real", str(tmp_path / "real"), "--fake", str(tmp_path / "fake"), "--json",
-        "--metrics", "memorisation,domain_fd", "--domain-steps", "10",
+        "--metrics", "memorisation,domain_fd,sfid", "--domain-steps", "10", "--inception", str(stand_in),
     ])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["mode"] == "folders" and report["classes"] == ["normal", "tumor"]
     assert report["metrics"]["memorisation"]["pixel"]["near_copies"] == 1
     assert report["metrics"]["domain_fd"]["n_real"] == 12
+    assert report["metrics"]["memorisation"]["features"]["inception_pool3"]["near_copies"] >= 1
+    assert "unavailable with this feature network" in report["metrics"]["sfid"]["unavailable"]
 
 
 def test_evaluate_argument_errors_are_one_line(runner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

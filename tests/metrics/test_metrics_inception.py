@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from metrics_helpers import save_pool_only
 
 from augdiff.errors import AugdiffError
 from augdiff.metrics import evaluate_images
@@ -80,18 +81,9 @@ def test_named_file_that_does_not_exist_is_a_user_error(tmp_path: Path, monkeypa
         inc.resolve_inception()
 
 
-class _PoolOnly(torch.nn.Module):
-    """A stand-in feature network with only a pool3-like output: no mixed_6/conv to read sFID from."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = torch.nn.functional.adaptive_avg_pool2d(x, 8).flatten(1)  # (N, 192)
-        return torch.cat([pooled] * 11, 1)[:, :2048] * torch.linspace(0.5, 1.5, 2048)
-
-
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_sfid_unavailable_with_a_network_without_spatial_features(tmp_path: Path) -> None:
-    path = tmp_path / "pool_only.pt"
-    torch.jit.script(_PoolOnly()).save(str(path))
+    path = save_pool_only(tmp_path / "pool_only.pt")
     rng = np.random.default_rng(1)
     real, fake = (rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8) for _ in range(2))
     out = evaluate_images(real, fake, metrics=["fid", "sfid"], inception=path)

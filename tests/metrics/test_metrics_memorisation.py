@@ -42,7 +42,7 @@ def test_evaluate_images_reports_share_and_writes_png(tmp_path: Path) -> None:
     fake = np.concatenate([real[:2], _images(rng, 6)])
     result = evaluate_images(real, fake, metrics=["memorisation"], out_dir=tmp_path, closest_pairs=4,
                              memorisation_features=("domain",), real_labels=np.arange(24) % 2,
-                             domain_steps=5)["memorisation"]
+                             domain_steps=5, domain_size=16)["memorisation"]
     assert result["value"] == 2 / 8
     assert result["pixel"]["near_copies"] == 2
     assert result["n_real"] == 24 and result["n_fake"] == 8

@@ -12,6 +12,7 @@ from augdiff_ddpm_pcam.evaluation import fold_indices, pair_ssim, pixel_bce, sco
 from augdiff_ddpm_pcam.generator import DDPMPCam
 from augdiff_ddpm_pcam.unet import PaperUNet, count_parameters, paper_attention_positions
 from PIL import Image
+from typer.testing import CliRunner
 
 from augdiff.cli import app
 from augdiff.data.spec import Split
@@ -133,8 +134,6 @@ def test_ssim_and_bce_follow_their_definitions() -> None:
 
 @pytest.fixture(scope="module")
 def fitted_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from typer.testing import CliRunner
-
     runs = tmp_path_factory.mktemp("ddpm-runs")
     result = CliRunner().invoke(app, ["fit", "ddpm-pcam", *SMOKE, "--runs-dir", str(runs), "--json"])
     assert result.exit_code == 0, result.output
@@ -142,7 +141,7 @@ def fitted_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return runs
 
 
-def test_cli_augment_writes_both_classes(runner, fitted_runs: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_cli_augment_writes_both_classes(runner: CliRunner, fitted_runs: Path, tmp_path: Path) -> None:
     out = tmp_path / "set"
     result = runner.invoke(app, ["augment", "--generator", "ddpm-pcam", *SMOKE, "--n", "16", "--out", str(out),
                                  "--runs-dir", str(fitted_runs), "--json"])
@@ -153,9 +152,11 @@ def test_cli_augment_writes_both_classes(runner, fitted_runs: Path, tmp_path: Pa
     assert {r["sampler"] for r in generated.records} == {"ancestral"}
     with Image.open(out / generated.records[0]["file"]) as img:
         assert img.size == (16, 16) and img.mode == "RGB"
+    with Image.open(out / "grid-tumor.png") as sheet:  # 8 tiles of 16 px in one row, 2 px gaps, 2x enlarged
+        assert sheet.size == (2 * (8 * 16 + 7 * 2), 2 * 16)
 
 
-def test_cli_steps_samples_with_ddim_from_the_same_fit(runner, fitted_runs: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_cli_steps_samples_with_ddim_from_the_same_fit(runner: CliRunner, fitted_runs: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddim"
     result = runner.invoke(app, ["augment", "--generator", "ddpm-pcam", *SMOKE, "--n", "4", "--class", "tumor",
                                  "--steps", "5", "--out", str(out), "--runs-dir", str(fitted_runs), "--json"])
@@ -165,16 +166,20 @@ def test_cli_steps_samples_with_ddim_from_the_same_fit(runner, fitted_runs: Path
     assert generated.probs().tolist() == [[0.0, 1.0]] * 4
     fits = list((fitted_runs / "synth-histo" / "ddpm-pcam").glob("fit-*"))
     assert len(fits) == 1, "--steps is a sampling option: it must reuse the existing fit"
+    bad = runner.invoke(app, ["augment", "--generator", "ddpm-pcam", *SMOKE, "--n", "4", "--steps", "0",
+                              "--out", str(tmp_path / "bad"), "--runs-dir", str(fitted_runs)])
+    assert bad.exit_code == 2 and "--steps 0" in bad.output and not (tmp_path / "bad").exists()
 
 
-def test_cli_ablate_smoke_prints_four_rows(runner, tmp_path: Path) -> None:  # noqa: ANN001
-    args = ["ablate", "ddpm-pcam", *SMOKE, "--n-eval", "10", "--set", "steps=8", "--out", str(tmp_path / "rep")]
+def test_cli_ablate_smoke_prints_four_rows(runner: CliRunner, tmp_path: Path) -> None:
+    args = ["ablate", "ddpm-pcam", *SMOKE, "--n-eval", "10", "--steps", "10", "--set", "steps=8", "--out",
+            str(tmp_path / "rep")]
     result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     rows = [(r["schedule"], r["attention"]) for r in report["rows"]]
     assert rows == [("linear", "none"), ("linear", "self"), ("cosine", "none"), ("cosine", "self")]
-    assert report["class_name"] == "tumor" and report["eval_images"] == 10
+    assert report["class_name"] == "tumor" and report["eval_images"] == 10 and report["sampler"] == "ddim-10"
     for row in report["rows"]:
         assert len(row["ssim_folds"]) == 5 and -1 <= row["ssim"] <= 1 and row["bce"] > 0
         assert row["fid_kid"] == "not computed" and not row["reused"]

@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,17 @@ from augdiff.diffusion import DDPMSampler, make_schedule
 from augdiff.diffusion.models.adm import ADMUNet
 from augdiff.generator import read_generated_set
 from augdiff.training.checkpoint import latest_checkpoint, load_checkpoint
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    # Tiny models gain nothing from a second intra-op thread; on a busy 2-core machine it costs several times
+    # the wall time in synchronisation.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 
 TINY = {"image_size": 8, "base_channels": 8, "channel_mult": [1, 2], "num_res_blocks": 1,
         "attention_resolutions": [], "num_head_channels": 8, "num_train_timesteps": 2, "steps": 9,
@@ -152,7 +164,7 @@ def test_hybrid_loss_falls_on_a_toy_set() -> None:
 
     before = evaluate()
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    for _ in range(40):
+    for _ in range(20):
         value, info = loss(model, (x0, y), g)
         opt.zero_grad()
         value.backward()
@@ -248,6 +260,10 @@ def test_bad_options_name_the_option() -> None:
         IDDPM.from_profile("smoke", ["a"], {"timestep_sampler": "importance"})
     with pytest.raises(AugdiffError, match="sample_steps"):
         IDDPM.from_profile("smoke", ["a"], {"sample_steps": 1000})
+    gen = IDDPM.from_profile("smoke", ["a"])
+    gen.config["sample_steps"] = 101  # as `augment --steps 101` sets it after loading
+    with pytest.raises(AugdiffError, match="--steps 101"):
+        gen.sampler()
 
 
 def test_cli_fit_then_augment_with_steps_writes_pngs(runner, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import math
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,17 @@ from augdiff.cli import app
 from augdiff.data.spec import Split
 from augdiff.generator import read_generated_set
 from augdiff.training.checkpoint import latest_checkpoint
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    # Tiny models gain nothing from a second intra-op thread; on a busy 2-core machine it costs several times
+    # the wall time in synchronisation.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 
 TINY = {"image_size": 8, "latent_dim": 8, "fmap_base": 32, "fmap_max": 8, "phase_images": 8, "batch_size": 4,
         "checkpoint_every": 2, "ema_decay": 0.5, "device": "cpu"}
@@ -135,14 +147,17 @@ def _trainer(workdir: Path) -> ProGANTrainer:
     return ProGANTrainer(ProGANSettings.from_config(TINY), images, labels, workdir, num_classes=2, seed=3)
 
 
+# The killed run imports only what training needs (not this module, which pulls in the CLI).
 _KILLED_RUN = textwrap.dedent(
     """
-    import os, signal, sys, torch
+    import os, signal, numpy as np, torch
     from pathlib import Path
-    sys.path.insert(0, {test_dir!r})
+    from augdiff_progan.trainer import ProGANSettings, ProGANTrainer
     torch.set_num_threads({threads})
-    from test_progan import _trainer
-    trainer = _trainer(Path({workdir!r}))
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (12, 8, 8, 3), dtype=np.uint8), np.arange(12) % 2
+    trainer = ProGANTrainer(ProGANSettings.from_config({config!r}), images, labels, Path({workdir!r}),
+                            num_classes=2, seed=3)
     save = trainer._save
     def save_then_die():
         save()
@@ -155,8 +170,7 @@ _KILLED_RUN = textwrap.dedent(
 
 def test_resume_after_sigkill_gives_the_uninterrupted_weights(tmp_path: Path) -> None:
     killed = tmp_path / "killed"
-    script = _KILLED_RUN.format(test_dir=str(Path(__file__).parent), threads=torch.get_num_threads(),
-                                workdir=str(killed))
+    script = _KILLED_RUN.format(threads=torch.get_num_threads(), config=TINY, workdir=str(killed))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == -9, proc.stderr
     assert latest_checkpoint(killed).name == "step-00000002.pt"  # died after the first of three checkpoints

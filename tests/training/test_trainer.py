@@ -220,6 +220,10 @@ def test_data_order_is_a_function_of_seed_and_epoch_and_shards_disjointly(tmp_pa
         trainer.rank_batch_size = 4
         shards.append({i for b in trainer._epoch_batches(0) for i in b})
     assert not shards[0] & shards[1] and len(shards[0] | shards[1]) == 32
+    # a set smaller than one batch trains on all of it every step
+    small = make_trainer(tmp_path / "small", epochs=3, batch_size=64)
+    assert small.batches_per_epoch == 1 and small.total_steps == 3
+    assert sorted(small._epoch_batches(2)[0]) == list(range(32))
 
 
 def test_learning_rate_warms_up_then_follows_a_cosine(tmp_path: Path) -> None:
