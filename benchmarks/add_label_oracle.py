@@ -97,7 +97,7 @@ def train_oracle(images: np.ndarray, stages: np.ndarray, *, epochs: int, seed: i
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         sched.step()
         if epoch % 5 == 4 or epoch == epochs - 1:
             print(f"  oracle epoch {epoch + 1}/{epochs}: mse {total / len(x):.4f}", flush=True)
@@ -140,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sample-steps", type=int, default=None, help="DDIM grid for generation (default: profile)")
     p.add_argument("--measures", default="paper,reference")
     p.add_argument("--oracle-epochs", type=int, default=30)
+    p.add_argument("--oracle", type=Path, default=None,
+                   help="oracle weights: loaded when the file exists, else trained and saved there")
+    p.add_argument("--oracle-only", action="store_true", help="train/save the oracle and report it, then stop")
+    p.add_argument("--size", type=int, default=16, help="image size for --oracle-only (else the fit's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/add-oracle"))
     args = p.parse_args(argv)
@@ -154,26 +158,39 @@ def main(argv: list[str] | None = None) -> int:
     progress = TextReporter()
     results: dict[str, Any] = {"profile": args.profile, "overrides": overrides, "sources": args.sources}
 
-    t0 = time.time()
-    print("fitting ADD (resumes or reuses a fit in --runs-dir)", flush=True)
-    fitted = workflow.fit("add", "synth-histo", DataOptions(seed=args.seed), profile=args.profile, seed=args.seed,
-                          runs_dir=args.runs_dir, overrides=overrides, progress=progress)
-    results["fit_run"], results["fit_reused"] = str(fitted.run_dir), fitted.reused
-    results["fit_seconds"] = round(time.time() - t0, 1)
-    size = int(fitted.generator.config["image_size"])
+    fitted = None
+    size = args.size
+    if not args.oracle_only:
+        t0 = time.time()
+        print("fitting ADD (resumes or reuses a fit in --runs-dir)", flush=True)
+        fitted = workflow.fit("add", "synth-histo", DataOptions(seed=args.seed), profile=args.profile,
+                              seed=args.seed, runs_dir=args.runs_dir, overrides=overrides, progress=progress)
+        results["fit_run"], results["fit_reused"] = str(fitted.run_dir), fitted.reused
+        results["fit_seconds"] = round(time.time() - t0, 1)
+        size = int(fitted.generator.config["image_size"])
 
     ds = load_dataset("synth-histo", DataOptions(seed=args.seed, size=size))
-    train_x = np.concatenate([ds.train.images, ds.val.images])
-    train_s = np.concatenate([ds.train.stages, ds.val.stages])
-    print(f"training the stage oracle on {len(train_x)} real {size}-px images", flush=True)
     t0 = time.time()
-    oracle = train_oracle(train_x, train_s, epochs=args.oracle_epochs, seed=args.seed)
+    if args.oracle is not None and args.oracle.is_file():
+        oracle = StageOracle()
+        oracle.load_state_dict(torch.load(args.oracle, weights_only=True))
+        oracle.eval()
+    else:
+        train_x = np.concatenate([ds.train.images, ds.val.images])
+        train_s = np.concatenate([ds.train.stages, ds.val.stages])
+        print(f"training the stage oracle on {len(train_x)} real {size}-px images", flush=True)
+        oracle = train_oracle(train_x, train_s, epochs=args.oracle_epochs, seed=args.seed)
+        if args.oracle is not None:
+            torch.save(oracle.state_dict(), args.oracle)
     test_pred = predict(oracle, ds.test.images)
     rho_oracle = float(spearmanr(test_pred, ds.test.stages)[0])
     results["oracle"] = {"test_images": len(ds.test), "spearman_rho": round(rho_oracle, 4),
                          "mae": round(float(np.abs(test_pred - ds.test.stages).mean()), 4),
                          "seconds": round(time.time() - t0, 1)}
     print(f"oracle on held-out real images: ρ = {rho_oracle:.3f}", flush=True)
+    if fitted is None:
+        print(json.dumps(results, indent=2))
+        return 0
 
     for measure in args.measures.split(","):
         gen = AddProGenerator.load(fitted.run_dir / workflow.MODEL_DIR)

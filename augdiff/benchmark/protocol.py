@@ -24,7 +24,7 @@ import numpy as np
 
 from augdiff import atomic, mixer, plugins
 from augdiff.benchmark import report as report_mod
-from augdiff.classify.models import build_classifier
+from augdiff.classify.models import PretrainedMismatchWarning, build_classifier
 from augdiff.classify.train import (
     CLASSIFIER_PROFILES,
     ClassifierConfig,
@@ -202,7 +202,7 @@ def run_benchmark(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         params = sum(p.numel() for p in _builder(config, dataset, opts.pretrained)().parameters())
-    notes += [str(w.message) for w in caught]
+    notes += [str(w.message) for w in caught if issubclass(w.category, PretrainedMismatchWarning)]
     for note in notes:
         announce(f"note: {note}")
 

@@ -111,3 +111,14 @@ def test_issue_command_on_synth_histo_with_stain_jitter(runner, tmp_path):
     for s in report["sets"]:
         assert {"accuracy", "f1"} <= set(s["summary"]) and len(s["cells"]) == 2
     assert (out / "chart.png").is_file() and (out / "samples" / "stain-jitter.png").is_file()
+
+
+def test_pretrained_notes_reach_the_report(tiny_plugin, tmp_path):
+    import torch
+
+    from augdiff.classify.models import build_classifier
+
+    torch.save(build_classifier("vit_micro", 7, 16).state_dict(), tmp_path / "w.pt")  # another class count
+    result = protocol.run_benchmark(_opts(tmp_path, sets=["real"], seeds=1, steps=2, pretrained=tmp_path / "w.pt"))
+    assert any("head.weight" in n for n in result.report["notes"])
+    assert result.report["classifier"]["pretrained"] == str(tmp_path / "w.pt")
