@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sources", type=int, default=40)
     p.add_argument("--sample-steps", type=int, default=None, help="DDIM grid for generation (default: profile)")
     p.add_argument("--measures", default="paper,reference")
+    p.add_argument("--clip-decode", action="store_true", help="clamp x̂_0 while decoding (config clip_decode)")
     p.add_argument("--oracle-epochs", type=int, default=30)
     p.add_argument("--oracle", type=Path, default=None,
                    help="oracle weights: loaded when the file exists, else trained and saved there")
@@ -195,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     for measure in args.measures.split(","):
         gen = AddProGenerator.load(fitted.run_dir / workflow.MODEL_DIR)
         gen.config["measure"] = measure
+        gen.config["clip_decode"] = args.clip_decode
         if args.sample_steps:
             gen.config["sample_steps"] = args.sample_steps
         t0 = time.time()

@@ -120,6 +120,9 @@ def kernel_distance(
     m = min(len(real), len(fake), max_subset_size)
     if m < 2:
         raise ValueError("KID needs at least 2 samples on each side")
+    if m == len(real) == len(fake):
+        # Every "subset" would be the whole of both sets: one exact evaluation, no spread to report.
+        return KernelDistance(mmd2_unbiased(fake, real), 0.0, 1, m)
     values = np.empty(subsets)
     for i in range(subsets):
         x = fake[rng.choice(len(fake), m, replace=False)]

@@ -53,12 +53,17 @@ class Bridge:
         device: torch.device | str = "cpu",
         batch_size: int = 128,
         precision: str = "fp32",
+        clip_decode: bool = False,
     ) -> None:
         self.source, self.target = source, target
         self.device = torch.device(device)
         self.batch_size, self.precision = int(batch_size), precision
         self.sampler = DDIMSampler(schedule, eta=0.0, prediction_type="epsilon", clip_sample=False)
         self.sampler.set_timesteps(sample_steps)
+        # Optionally clamp x̂_0 to [-1, 1] while DECODING only (the encoding must stay the exact ODE inverse):
+        # keeps an under-trained decoder from diverging at the noisiest levels. The reference never clips.
+        self.decode_sampler = DDIMSampler(schedule, eta=0.0, prediction_type="epsilon", clip_sample=clip_decode)
+        self.decode_sampler.set_timesteps(sample_steps)
         self.grid = [int(t) for t in torch.flip(self.sampler.timesteps, dims=[0]).tolist()]  # ascending
 
     @property
@@ -94,7 +99,7 @@ class Bridge:
                 xt = x[idx]
                 with _autocast(self.device, self.precision):
                     eps = self.target(xt, torch.full((len(idx),), t, dtype=torch.long, device=self.device))
-                x[idx] = self.sampler.step(eps.float(), t, xt).to(x.dtype)
+                x[idx] = self.decode_sampler.step(eps.float(), t, xt).to(x.dtype)
         return x.cpu()
 
     def translate(self, x0: torch.Tensor) -> torch.Tensor:

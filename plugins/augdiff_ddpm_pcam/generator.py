@@ -55,7 +55,9 @@ _COMMON: dict[str, Any] = {
     "attention": "none",  # "none", "self" (the paper's placement) or a list of block positions
     "loss": "mse",  # L_simple (paper Eq. 9); "huber" is what the authors' notebooks trained with
     "variance": "beta",  # Algorithm 2 with σ²_t = β_t
-    "clip_sample": False,  # the paper does not clip x̂_0
+    # Clip x̂_0 to [-1, 1] in every sampling step, as Ho et al.'s reference code does: the cosine schedule's last
+    # step (β = 0.999, ᾱ ≈ 2e-9) otherwise amplifies ε errors by up to 1/√ᾱ and saturates DDIM samples.
+    "clip_sample": True,
     "hflip": True,  # the notebooks' random horizontal flip
     "channels_last": True,
     "epochs": None,

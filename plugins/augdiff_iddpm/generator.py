@@ -50,6 +50,9 @@ _COMMON: dict[str, Any] = {
     "device": "auto",
     "attention": "global",
     "sample_batch": 64,
+    # Clamp x̂_0 to [-1, 1] at every sampling step, as the official sampler does (clip_denoised=True): with the
+    # cosine schedule ᾱ_{T−1} ≈ 0, so an unclamped x̂_0 = (x_t − √(1−ᾱ)ε̂)/√ᾱ blows up on the first steps.
+    "clip_sample": True,
 }
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -96,7 +99,7 @@ class IDDPM(Generator):
     name = "iddpm"
     description = "Improved DDPM (Nichol & Dhariwal 2021): cosine schedule, learned variance, hybrid loss"
     profiles: ClassVar[dict[str, dict[str, Any]]] = PROFILES
-    sampling_options: ClassVar[tuple[str, ...]] = ("sample_steps", "sample_batch")
+    sampling_options: ClassVar[tuple[str, ...]] = ("sample_steps", "sample_batch", "clip_sample")
 
     def __init__(self, config: dict[str, Any], classes: Sequence[str]) -> None:
         super().__init__(config, classes)
@@ -141,7 +144,8 @@ class IDDPM(Generator):
         return LearnedVarianceModel(net, timesteps)
 
     def sampler(self) -> DDPMSampler:
-        s = DDPMSampler(self.schedule(), variance="learned_range")
+        clip = bool(self.config.get("clip_sample", True))  # .get: configs saved before the option existed
+        s = DDPMSampler(self.schedule(), variance="learned_range", clip_sample=clip)
         steps, T = self.config["sample_steps"], int(self.config["num_train_timesteps"])
         if steps is not None and not 1 <= int(steps) <= T:  # --steps arrives after validation
             raise AugdiffError(f"--steps {steps}: iddpm was trained with {T} timesteps; give 1..{T}")

@@ -105,3 +105,5 @@ def test_kernel_distance_subsets_and_seed() -> None:
     assert a.subset_size == 20 and a.subsets == 20
     assert a.mean > 0
     assert kernel_distance(real, fake, rng=np.random.default_rng(7), subsets=5, max_subset_size=10).subset_size == 10
+    whole = kernel_distance(real[:20], fake, rng=np.random.default_rng(7))  # subsets would all be the full sets
+    assert (whole.subsets, whole.std) == (1, 0.0) and whole.mean == pytest.approx(mmd2_unbiased(fake, real[:20]))
