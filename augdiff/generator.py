@@ -168,8 +168,12 @@ class GeneratedSet:
     def probs(self) -> np.ndarray:
         return np.array([[r["probs"][c] for c in self.classes] for r in self.records], dtype=np.float32)
 
-    def images(self) -> np.ndarray:
-        return np.stack([np.asarray(Image.open(self.directory / r["file"]).convert("RGB")) for r in self.records])
+    def image(self, i: int) -> np.ndarray:
+        return np.asarray(Image.open(self.directory / self.records[i]["file"]).convert("RGB"))
+
+    def images(self, index: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        """All images, or those at ``index``, as uint8 NHWC."""
+        return np.stack([self.image(i) for i in (range(len(self.records)) if index is None else index)])
 
 
 def write_generated_set(

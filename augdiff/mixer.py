@@ -177,7 +177,7 @@ class TrainingSet:
         atomic.write_text(path, "".join(json.dumps(r) + "\n" for r in self.records))
 
 
-def _resize(images: np.ndarray, size: int) -> np.ndarray:
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
     if images.shape[1] == size and images.shape[2] == size:
         return images
     return np.stack([np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC)) for img in images])
@@ -207,7 +207,7 @@ def build_set(plan: SetPlan, real: Split, generated: GeneratedSet | None = None)
             )
         chosen = _select(recipe, generated, real)
         gen_probs = generated.probs()[chosen]
-        gen_images = _resize(_load_images(generated, chosen), real.image_size)
+        gen_images = resize_images(generated.images(chosen), real.image_size)
         images.append(gen_images)
         probs.append(gen_probs)
         for i, p in zip(chosen, gen_probs, strict=True):
@@ -221,12 +221,6 @@ def build_set(plan: SetPlan, real: Split, generated: GeneratedSet | None = None)
 
 def _probs_dict(classes: list[str], p: np.ndarray) -> dict[str, float]:
     return {c: round(float(v), 6) for c, v in zip(classes, p, strict=True)}
-
-
-def _load_images(generated: GeneratedSet, index: np.ndarray) -> np.ndarray:
-    return np.stack([
-        np.asarray(Image.open(generated.directory / generated.records[i]["file"]).convert("RGB")) for i in index
-    ])
 
 
 def _select(recipe: Recipe, generated: GeneratedSet, real: Split) -> np.ndarray:

@@ -24,6 +24,7 @@ import numpy as np
 
 from augdiff import atomic, mixer, plugins
 from augdiff.benchmark import report as report_mod
+from augdiff.benchmark.generation import default_metrics, generation_quality
 from augdiff.classify.models import PretrainedMismatchWarning, build_classifier
 from augdiff.classify.train import (
     CLASSIFIER_PROFILES,
@@ -59,6 +60,7 @@ class BenchmarkOptions:
     out: Path | None = None
     force: bool = False
     runs_dir: Path | None = None
+    metrics: list[str] | None = None  # generation-quality metrics; None: the profile's, []: none
 
 
 @dataclass
@@ -190,6 +192,11 @@ def run_benchmark(
         raise AugdiffError(f"--seeds {opts.seeds}: need at least one seed (3 or more for confidence intervals)")
     t_start = time.perf_counter()
     config = classifier_config(opts.profile, opts.classifier, opts.steps)
+    metrics = default_metrics(opts.profile) if opts.metrics is None else opts.metrics
+    if metrics:
+        from augdiff.metrics.evaluate import resolve_metrics
+
+        resolve_metrics(metrics)  # a misspelt --metrics fails before any long work
     generators = _resolve_generators(opts.generators)
     plans = mixer.plan_sets(opts.sets, generators)
     out = Path(opts.out) if opts.out is not None else default_out(opts, config)
@@ -270,10 +277,16 @@ def run_benchmark(
             cells.append(Cell(plan.name, k, record, reused=False))
             task.advance(1, set=plan.name, seed=k, acc=test["accuracy"])
 
+    largest: dict[str, GeneratedSet] = {}
+    for (name, _n), gen_set in sorted(generated.items(), key=lambda kv: -kv[0][1]):
+        largest.setdefault(name, gen_set)
+    quality = generation_quality(largest, dataset, metrics, out, seed=opts.seed, progress=progress)
+
     report = report_mod.build_report(
         opts=opts, config=config, plans=plans, sets=sets, cells=cells, seeds=seeds, dataset=dataset,
         generators=generators, params=params, notes=notes, calibration=calibration,
         seconds=time.perf_counter() - t_start,
     )
-    report_mod.write_report(out, report, dataset=dataset, generated=generated)
+    report["generation"] = quality
+    report_mod.write_report(out, report, dataset=dataset, generated=largest)
     return BenchmarkResult(out, report, cells)

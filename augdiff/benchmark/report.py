@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from augdiff import atomic
+from augdiff.benchmark import generation
 from augdiff.benchmark.stats import CONFIDENCE, mean_ci, paired_difference
 from augdiff.classify.metrics import METRICS
 from augdiff.mixer import BASELINE
@@ -159,6 +160,7 @@ def render_markdown(report: dict[str, Any], sample_grids: list[str]) -> str:
         "![accuracy and F1 with 95% CI](chart.png)",
         "",
     ]
+    lines += generation.markdown(report.get("generation") or {})
     if sample_grids:
         lines += ["## Samples", ""] + [f"![{g}](samples/{g}.png)" for g in sample_grids] + [""]
     if report["notes"]:
@@ -245,12 +247,9 @@ def render_sample_grid(dataset: Dataset, generated: GeneratedSet, name: str, per
     return img
 
 
-def write_report(
-    out: Path, report: dict[str, Any], *, dataset: Dataset, generated: dict[tuple[str, int], GeneratedSet]
-) -> None:
-    grids = {}
-    for (name, _n), gen_set in sorted(generated.items(), key=lambda kv: -kv[0][1]):
-        grids.setdefault(name, gen_set)  # the largest set of each generator
+def write_report(out: Path, report: dict[str, Any], *, dataset: Dataset, generated: dict[str, GeneratedSet]) -> None:
+    """``generated`` holds each generator's largest set, shown as its sample grid."""
+    grids = generated
     for name, gen_set in grids.items():
         atomic.write_bytes(out / "samples" / f"{name}.png", _png(render_sample_grid(dataset, gen_set, name)))
     atomic.write_bytes(out / "chart.png", _png(render_chart(report)))

@@ -55,6 +55,9 @@ def register(app: typer.Typer) -> None:
             "--pretrained", help="Local state-dict file to initialise the classifier from.")] = None,
         out: Annotated[Path | None, typer.Option(
             "--out", help="Output folder [default: RUNS/<data>/benchmark/<profile>-s<seed>-<hash>].")] = None,
+        metrics: Annotated[str | None, typer.Option(
+            "--metrics", help="Generation-quality metrics for the Table 1 section, comma-separated, or 'none' "
+            "[default: the profile's: smoke domain_fd; cpu fid,kid,domain_fd,memorisation; paper all].")] = None,
         force: Annotated[bool, typer.Option("--force", help="Retrain every cell instead of reusing finished ones.")] = False,
         profile: Profile = DEFAULT_PROFILE,
         seed: Seed = 0,
@@ -70,6 +73,7 @@ def register(app: typer.Typer) -> None:
             data=data, data_options=data_options(data_root, seed, train_per_class, crop, size), profile=profile,
             classifier=classifier, generators=_names(generators), sets=_names(sets), seeds=seeds, seed=seed,
             steps=steps, pretrained=pretrained, out=out, force=force, runs_dir=runs_dir,
+            metrics=[] if metrics == "none" else _names(metrics),
         )
         result = run_benchmark(opts, progress=reporter(not json_),
                                announce=lambda msg: err_console.print(msg, highlight=False))

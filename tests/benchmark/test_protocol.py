@@ -15,7 +15,8 @@ from augdiff.errors import AugdiffError
 
 def _opts(tmp_path, **changes):
     base = dict(data="tiny-data", data_options=DataOptions(seed=0), profile="smoke", generators=["tiny-gen"],
-                sets=["mixed", "synthetic"], seeds=2, steps=4, out=tmp_path / "bench", runs_dir=tmp_path / "runs")
+                sets=["mixed", "synthetic"], seeds=2, steps=4, out=tmp_path / "bench", runs_dir=tmp_path / "runs",
+                metrics=[])
     return protocol.BenchmarkOptions(**{**base, **changes})
 
 
@@ -61,6 +62,8 @@ def test_bad_inputs_fail_with_one_line(tiny_plugin, tmp_path):
         protocol.run_benchmark(_opts(tmp_path, profile="huge"))
     with pytest.raises(AugdiffError, match="unknown generator 'nope'"):
         protocol.run_benchmark(_opts(tmp_path, generators=["nope"]))
+    with pytest.raises(AugdiffError, match="--metrics"):
+        protocol.run_benchmark(_opts(tmp_path, metrics=["fidd"]))
     with pytest.raises(AugdiffError, match="--pretrained"):
         protocol.run_benchmark(_opts(tmp_path, pretrained=tmp_path / "missing.pt"))
 
@@ -111,6 +114,10 @@ def test_issue_command_on_synth_histo_with_stain_jitter(runner, tmp_path):
     for s in report["sets"]:
         assert {"accuracy", "f1"} <= set(s["summary"]) and len(s["cells"]) == 2
     assert (out / "chart.png").is_file() and (out / "samples" / "stain-jitter.png").is_file()
+    # The Table-1 section: the smoke profile's generation metric, against the real training split.
+    domain = report["generation"]["stain-jitter"]["domain_fd"]
+    assert domain["value"] >= 0 and domain["n_real"] == 1000 and domain["n_fake"] == 1000
+    assert "## Generation quality" in (out / "report.md").read_text()
 
 
 def test_pretrained_notes_reach_the_report(tiny_plugin, tmp_path):

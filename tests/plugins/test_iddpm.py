@@ -28,7 +28,7 @@ from scipy import stats
 
 from augdiff.cli import app
 from augdiff.data.spec import Split
-from augdiff.diffusion import DDPMSampler, make_schedule
+from augdiff.diffusion import DDPMSampler, make_schedule, sample
 from augdiff.diffusion.models.adm import ADMUNet
 from augdiff.generator import read_generated_set
 from augdiff.training.checkpoint import latest_checkpoint, load_checkpoint
@@ -125,6 +125,19 @@ def test_learned_variance_stays_between_posterior_variance_and_beta() -> None:
     for step in (0, 7, T - 1):
         torch.testing.assert_close(sampler.log_variance(step, x[:1], v[step : step + 1]),
                                    learned_log_variance(schedule, v[step : step + 1], t[step : step + 1]))
+
+
+def test_sampling_clamps_the_predicted_x0_like_the_official_sampler() -> None:
+    # With ε̂ = 0 the prediction x̂_0 = x_t/√ᾱ_t is huge near t = T−1 (cosine ᾱ ≈ 0); clamping keeps it in range.
+    def zero_eps(x: torch.Tensor, t: torch.Tensor, **_: object) -> torch.Tensor:
+        return torch.zeros(x.shape[0], 6, *x.shape[2:])
+
+    gen = IDDPM.from_profile("smoke", ["a"])
+    x = sample(zero_eps, gen.sampler(), (4, 3, 8, 8), generator=torch.Generator().manual_seed(0))
+    assert x.abs().max() <= 1.0 + 1e-6
+    gen.config["clip_sample"] = False
+    x = sample(zero_eps, gen.sampler(), (4, 3, 8, 8), generator=torch.Generator().manual_seed(0))
+    assert x.abs().max() > 10.0
 
 
 # -- the hybrid loss -------------------------------------------------------------------------------------
