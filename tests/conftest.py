@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner
+# Idle OpenMP threads sleep instead of spinning: the suite starts subprocesses (torchrun, SIGKILL-resume) that
+# share the cores with the main process. Must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
 
 PCAM_MINI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pcam-mini"
 

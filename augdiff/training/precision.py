@@ -33,14 +33,18 @@ class Precision:
 
 
 def resolve_precision(name: str, device: torch.device) -> Precision:
-    """``auto`` is bf16 on CPU (the project's default there; whether it beats fp32 depends on the CPU and the
-    layers, so profiles may pin ``fp32``), and bf16 on CUDA where supported, else fp16 with a gradient scaler."""
+    """``auto`` is fp32 on CPU and bf16 on CUDA where supported, else fp16 with a gradient scaler.
+
+    fp32 on CPU is measured, not assumed: on the AVX-512-BF16 CPUs without AMX that this project is developed on,
+    torch's bf16 matmul ran at 0.7x fp32 and bf16 convolution weight-gradients 5-10x slower, so a bf16 U-Net
+    training step was 3x slower (see docs/generators/ddpm-pcam.md). Choose ``bf16`` explicitly on CPUs with AMX.
+    """
     if name not in PRECISIONS:
         raise AugdiffError(f"precision '{name}' is unknown; choose one of {', '.join(PRECISIONS)}")
     kind = device.type
     if name == "auto":
         cuda_dtype = "bf16" if kind == "cuda" and torch.cuda.is_bf16_supported() else "fp16"
-        name = cuda_dtype if kind == "cuda" else "bf16"
+        name = cuda_dtype if kind == "cuda" else "fp32"
     if name == "fp16" and kind != "cuda":
         raise AugdiffError("precision 'fp16' needs a CUDA device; use 'bf16' or 'fp32' on CPU")
     return Precision(name, kind)

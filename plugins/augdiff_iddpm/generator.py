@@ -67,7 +67,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         **_COMMON, "image_size": 32, "base_channels": 32, "channel_mult": [1, 2, 2], "num_res_blocks": 1,
         "attention_resolutions": [8], "num_head_channels": 32, "dropout": 0.1, "num_train_timesteps": 1000,
         "steps": 2000, "batch_size": 32, "lr": 5e-4, "ema_decay": 0.999, "checkpoint_every": 250,
-        "precision": "bf16", "sample_steps": 100,
+        "precision": "auto", "sample_steps": 100,
     },
     "paper": {
         # The official ImageNet-64 model (128 channels, mults 1-2-3-4, 3 res blocks, attention at 16 and 8 px),
