@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,11 @@ class Samples:
             np.concatenate([p.probs for p in parts]),
             [m for p in parts for m in p.meta],
         )
+
+
+def slug(name: str) -> str:
+    """A class or model name made safe for a file name ("type 1/a" -> "type_1_a")."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "class"
 
 
 def one_hot(labels: np.ndarray | Sequence[int], num_classes: int) -> np.ndarray:

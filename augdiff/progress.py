@@ -70,5 +70,15 @@ class RichReporter:
             yield _RichTask(progress, task_id)
 
 
+class PrefixedReporter:
+    """Names a part of a larger job in every task it opens ("tumor: training")."""
+
+    def __init__(self, inner: Reporter, prefix: str) -> None:
+        self.inner, self.prefix = inner, prefix
+
+    def task(self, description: str, total: float | None) -> contextlib.AbstractContextManager[Task]:
+        return self.inner.task(f"{self.prefix}: {description}", total)
+
+
 def reporter(enabled: bool) -> Reporter:
     return RichReporter() if enabled else NullReporter()

@@ -24,12 +24,12 @@ import numpy as np
 from augdiff import atomic
 from augdiff.data.spec import DataOptions, Split
 from augdiff.errors import AugdiffError
-from augdiff.progress import NullReporter, Reporter
+from augdiff.progress import NullReporter, PrefixedReporter, Reporter
 from augdiff.runstore import config_hash, runs_root, start_run
 from augdiff.seeding import derive_seed, numpy_rng, torch_generator
 from augdiff.workflow import load_data_for
 from augdiff_ddpm_pcam.evaluation import FOLDS, FoldScores, fold_indices, score_folds
-from augdiff_ddpm_pcam.generator import DDPMPCam, PrefixedReporter
+from augdiff_ddpm_pcam.generator import DDPMPCam
 from augdiff_ddpm_pcam.unet import count_parameters
 
 ROWS = (("linear", "none"), ("linear", "self"), ("cosine", "none"), ("cosine", "self"))  # Table 2's order

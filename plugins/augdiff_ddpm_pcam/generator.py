@@ -8,8 +8,6 @@ of the model that drew it.
 
 from __future__ import annotations
 
-import contextlib
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,8 +31,8 @@ from augdiff.diffusion import (
 )
 from augdiff.diffusion.losses import LOSSES
 from augdiff.errors import AugdiffError
-from augdiff.generator import Generator, Samples, one_hot
-from augdiff.progress import NullReporter, Reporter, Task
+from augdiff.generator import Generator, Samples, one_hot, slug
+from augdiff.progress import NullReporter, PrefixedReporter, Reporter
 from augdiff.seeding import derive_seed, torch_generator
 from augdiff.training import TrainConfig, Trainer
 from augdiff.training.precision import resolve_precision
@@ -91,20 +89,6 @@ PROFILES: dict[str, dict[str, Any]] = {
         "grad_clip": None, "checkpoint_every": 2000,
     },
 }
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "class"
-
-
-class PrefixedReporter:
-    """A Reporter that names the class in every task it opens ("tumor: training")."""
-
-    def __init__(self, inner: Reporter, prefix: str) -> None:
-        self.inner, self.prefix = inner, prefix
-
-    def task(self, description: str, total: float | None) -> contextlib.AbstractContextManager[Task]:
-        return self.inner.task(f"{self.prefix}: {description}", total)
 
 
 class DDPMPCam(Generator):
@@ -212,7 +196,7 @@ class DDPMPCam(Generator):
                 raise AugdiffError(f"--data: class '{name}' has no training images; ddpm-pcam trains one model "
                                    "per class")
             self.models[index] = self.train_class(
-                images, Path(workdir) / _slug(name), seed=derive_seed(seed, "ddpm-pcam", name),
+                images, Path(workdir) / slug(name), seed=derive_seed(seed, "ddpm-pcam", name),
                 progress=PrefixedReporter(progress, name),
             )
 
@@ -261,14 +245,14 @@ class DDPMPCam(Generator):
         """``grid-<class>.png``: up to 64 samples of each class as a contact sheet, for a quick look."""
         labels = samples.probs.argmax(axis=1)
         return {
-            f"grid-{_slug(name)}.png": png_bytes(grid(samples.images[labels == index][:64], columns=8, scale=2))
+            f"grid-{slug(name)}.png": png_bytes(grid(samples.images[labels == index][:64], columns=8, scale=2))
             for index, name in enumerate(self.classes)
             if (labels == index).any()
         }
 
     # -- persistence: config.json (base class) + one safetensors file of EMA weights per class --------------
     def _weights_path(self, directory: Path, index: int) -> Path:
-        return Path(directory) / WEIGHTS_DIR / f"{index}-{_slug(self.classes[index])}.safetensors"
+        return Path(directory) / WEIGHTS_DIR / f"{index}-{slug(self.classes[index])}.safetensors"
 
     def save(self, directory: Path) -> None:
         super().save(directory)

@@ -8,8 +8,6 @@ ancestrally with the learned variance on a respaced grid (``sample_steps``, ``au
 
 from __future__ import annotations
 
-import contextlib
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,8 +23,8 @@ from augdiff.diffusion import SCHEDULES, DDPMSampler, ImageTensorDataset, NoiseS
 from augdiff.diffusion.data import to_uint8_images
 from augdiff.diffusion.models.adm import ADMUNet
 from augdiff.errors import AugdiffError
-from augdiff.generator import Generator, Samples, one_hot
-from augdiff.progress import NullReporter, Reporter, Task
+from augdiff.generator import Generator, Samples, one_hot, slug
+from augdiff.progress import NullReporter, PrefixedReporter, Reporter
 from augdiff.seeding import derive_seed, torch_generator
 from augdiff.training import TrainConfig, Trainer
 from augdiff.training.precision import resolve_precision
@@ -79,20 +77,6 @@ PROFILES: dict[str, dict[str, Any]] = {
         "sample_steps": 250,
     },
 }
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "class"
-
-
-class _Prefixed:
-    """A Reporter that names the model in every task it opens ("iddpm[tumor]: training")."""
-
-    def __init__(self, inner: Reporter, prefix: str) -> None:
-        self.inner, self.prefix = inner, prefix
-
-    def task(self, description: str, total: float | None) -> contextlib.AbstractContextManager[Task]:
-        return self.inner.task(f"{self.prefix}: {description}", total)
 
 
 class IDDPM(Generator):
@@ -184,15 +168,15 @@ class IDDPM(Generator):
         self.models = {}
         if not self.config["per_class"]:
             self.models[0] = self._train(train_set.images, train_set.labels, Path(workdir) / "conditional",
-                                         seed=derive_seed(seed, "iddpm"), progress=_Prefixed(progress, "iddpm"))
+                                         seed=derive_seed(seed, "iddpm"), progress=PrefixedReporter(progress, "iddpm"))
             return
         for index, name in enumerate(self.classes):
             images = train_set.of_class(index).images
             if len(images) == 0:
                 raise AugdiffError(f"--set per_class=true: class '{name}' has no training images")
-            self.models[index] = self._train(images, None, Path(workdir) / _slug(name),
+            self.models[index] = self._train(images, None, Path(workdir) / slug(name),
                                              seed=derive_seed(seed, "iddpm", name),
-                                             progress=_Prefixed(progress, f"iddpm[{name}]"))
+                                             progress=PrefixedReporter(progress, f"iddpm[{name}]"))
 
     # -- generate --------------------------------------------------------------------------------------------
     def generate(
@@ -221,7 +205,7 @@ class IDDPM(Generator):
 
     # -- persistence: config.json + one safetensors file of EMA network weights per model -------------------
     def _weights_path(self, directory: Path, key: int) -> Path:
-        stem = "conditional" if not self.config["per_class"] else f"{key}-{_slug(self.classes[key])}"
+        stem = "conditional" if not self.config["per_class"] else f"{key}-{slug(self.classes[key])}"
         return Path(directory) / WEIGHTS_DIR / f"{stem}.safetensors"
 
     def save(self, directory: Path) -> None:

@@ -1,16 +1,8 @@
-"""Metric tests run tiny networks: one intra-op thread avoids oversubscribing the CPU alongside other tests."""
-
-from __future__ import annotations
-
-from collections.abc import Iterator
+"""Metric tests run tiny networks on one intra-op thread (the shared ``one_thread`` fixture)."""
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _single_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _metrics_on_one_thread(one_thread: None) -> None:
+    pass

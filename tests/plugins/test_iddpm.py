@@ -7,7 +7,6 @@ import math
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,15 +32,7 @@ from augdiff.diffusion.models.adm import ADMUNet
 from augdiff.generator import read_generated_set
 from augdiff.training.checkpoint import latest_checkpoint, load_checkpoint
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Tiny models gain nothing from a second intra-op thread; on a busy 2-core machine it costs several times
-    # the wall time in synchronisation.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 TINY = {"image_size": 8, "base_channels": 8, "channel_mult": [1, 2], "num_res_blocks": 1,
