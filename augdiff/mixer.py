@@ -223,6 +223,14 @@ def _probs_dict(classes: list[str], p: np.ndarray) -> dict[str, float]:
     return {c: round(float(v), 6) for c, v in zip(classes, p, strict=True)}
 
 
+def missing_classes(recipe: Recipe, generated: GeneratedSet | None) -> list[str]:
+    """Classes a per-class recipe needs that the generated set has no (arg-max) image of."""
+    if generated is None or recipe.generated != "per_class":
+        return []
+    present = set(generated.probs().argmax(1).tolist())
+    return [c for i, c in enumerate(generated.classes) if i not in present]
+
+
 def _select(recipe: Recipe, generated: GeneratedSet, real: Split) -> np.ndarray:
     """Indices of the generated records the recipe uses: the first N of each (arg-max) class, or the first M."""
     need = recipe.generated_total(real.counts())

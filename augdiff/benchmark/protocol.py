@@ -229,8 +229,17 @@ def run_benchmark(
             )
 
     sets = {}
-    for plan in plans:
+    for plan in list(plans):
         source = generated.get((plan.generator, plan.recipe.generated_total(real_counts))) if plan.generator else None
+        missing = mixer.missing_classes(plan.recipe, source)
+        if missing:
+            # e.g. `add` migrates normal → tumor only: it has no normal images for a per-class set.
+            note = (f"{plan.name} skipped: {plan.generator} generated no {', '.join(missing)} images "
+                    f"(a per-class set needs every class)")
+            announce(f"note: {note}")
+            notes.append(note)
+            plans.remove(plan)
+            continue
         training_set = mixer.build_set(plan, dataset.train, source)
         training_set.write_manifest(out / "sets" / f"{plan.slug}.jsonl")
         sets[plan.name] = training_set

@@ -116,3 +116,13 @@ def test_generated_sets_live_in_the_run_store_and_are_reused(tiny_plugin, tmp_pa
     mixer.ensure_generated_set("tiny-gen", "tiny-data", options, n=10, profile="smoke", seed=0,
                                runs_dir=tmp_path / "runs")
     assert tiny_plugin.generate_calls == 2
+
+
+def test_missing_classes_names_what_a_one_directional_generator_cannot_supply(tmp_path):
+    from augdiff.generator import GeneratedSet
+
+    only_tumor = GeneratedSet(tmp_path, ["normal", "tumor"],
+                              [{"file": f"{i}.png", "probs": {"normal": 0.2, "tumor": 0.8}} for i in range(4)])
+    assert mixer.missing_classes(mixer.get_recipe("mixed"), only_tumor) == ["normal"]
+    assert mixer.missing_classes(mixer.get_recipe("aug-5000"), only_tumor) == []  # a total count needs no class
+    assert mixer.missing_classes(mixer.get_recipe("real"), None) == []
