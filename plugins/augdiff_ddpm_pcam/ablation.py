@@ -38,7 +38,9 @@ POSITIVE_CLASS = "tumor"
 EVAL_IMAGES = {"smoke": 20, "cpu": 100, "paper": 1000}
 # The paper trained its ablation models for 100 epochs (its final models for 200).
 BUDGET_OVERRIDES: dict[str, dict[str, Any]] = {"paper": {"epochs": 100, "steps": None}}
-FEATURE_DISTANCES = "not computed"  # FID/KID need the metrics work's feature extractor
+# Feature distances per row, from augdiff.metrics on the same held-out images as SSIM/BCE. Inception costs about
+# 0.2 s per image on 2 CPU cores, so the smoke profile (what the tests run) leaves them out.
+FEATURE_METRICS: dict[str, tuple[str, ...]] = {"smoke": (), "cpu": ("fid", "kid"), "paper": ("fid", "kid", "sfid")}
 
 
 @dataclass
@@ -52,7 +54,7 @@ class AblationRow:
     bce_std: float
     ssim_folds: list[float]
     bce_folds: list[float]
-    fid_kid: str = FEATURE_DISTANCES
+    features: dict[str, Any] = field(default_factory=dict)  # metric -> augdiff.metrics result
     seconds: float = 0.0  # spent on this row in this call (0 when its result was reused)
     reused: bool = False
 
@@ -93,15 +95,27 @@ def _held_out(splits: list[Split], cls: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty((0, 0, 0, 3), np.uint8)
 
 
+def feature_text(features: dict[str, Any]) -> str:
+    """The FID/KID column: values, "n/a" where a metric is unavailable here, or why nothing was computed."""
+    if not features:
+        return "not computed (smoke profile)"
+    return ", ".join(f"{name} n/a" if "unavailable" in r else f"{name} {r['value']:.4g}" for name, r in features.items())
+
+
 def _score_row(
     gen: DDPMPCam, train: np.ndarray, real: np.ndarray, folds: list[np.ndarray], row_dir: Path, *,
-    seed: int, progress: Reporter,
-) -> tuple[FoldScores, int]:
+    metrics: tuple[str, ...], seed: int, progress: Reporter,
+) -> tuple[FoldScores, int, dict[str, Any]]:
     model = gen.train_class(train, row_dir / "work", seed=seed, progress=progress)
     n = sum(len(f) for f in folds)
     # One sampling seed for every row, so rows differ only by what they learned.
     generated = gen.sample_model(model, n, generator=torch_generator(seed, "ablate", "sample"), progress=progress)
-    return score_folds(generated, real, folds), count_parameters(model)
+    features = {}
+    if metrics:
+        from augdiff.metrics import evaluate_images  # deferred: only profiles with feature metrics need it
+
+        features = evaluate_images(real, generated, metrics=metrics, seed=seed, out_dir=row_dir / "metrics")
+    return score_folds(generated, real, folds), count_parameters(model), features
 
 
 def run_ablation(
@@ -153,8 +167,9 @@ def run_ablation(
     run_id = f"ablate-{profile}-s{seed}-{config_hash(fit_config, fingerprint, class_name)}"
     root = runs_root(runs_dir)
     sampler = "ancestral" if base["sample_steps"] is None else f"ddim-{int(base['sample_steps'])}"
+    metrics = FEATURE_METRICS.get(profile, FEATURE_METRICS["cpu"])
     evaluation = {"eval_images": n_eval, "folds": FOLDS, "sampler": sampler,
-                  "variance": base["variance"], "clip_sample": base["clip_sample"]}
+                  "variance": base["variance"], "clip_sample": base["clip_sample"], "feature_metrics": list(metrics)}
     with start_run(root, dataset=data, generator=DDPMPCam.name, command="ablate", config=base, seed=seed,
                    data_fingerprint=fingerprint, run_id=run_id) as run:
         rows = []
@@ -192,11 +207,14 @@ def _row(
         if saved.get("evaluation") == evaluation:
             return AblationRow(**{**saved["row"], "seconds": 0.0, "reused": True})
     start = time.perf_counter()
-    scores, parameters = _score_row(gen, train, real, folds, row_dir, seed=seed, progress=progress)
+    scores, parameters, features = _score_row(gen, train, real, folds, row_dir,
+                                              metrics=tuple(evaluation["feature_metrics"]), seed=seed,
+                                              progress=progress)
     row = AblationRow(
         schedule=gen.config["schedule"], attention=gen.config["attention"], parameters=parameters,
         ssim=scores.ssim_mean, ssim_std=scores.ssim_std, bce=scores.bce_mean, bce_std=scores.bce_std,
-        ssim_folds=scores.ssim, bce_folds=scores.bce, seconds=round(time.perf_counter() - start, 2),
+        ssim_folds=scores.ssim, bce_folds=scores.bce, features=features,
+        seconds=round(time.perf_counter() - start, 2),
     )
     atomic.write_json(cached, {"evaluation": evaluation, "row": asdict(row)})
     return row
@@ -216,7 +234,7 @@ def markdown(result: AblationResult) -> str:
     for r in result.rows:
         lines.append(
             f"| {r.schedule} | {r.attention} | {r.parameters:,} | {r.ssim:.4f} ± {r.ssim_std:.4f} | "
-            f"{r.bce:.4f} ± {r.bce_std:.4f} | {r.fid_kid} |"
+            f"{r.bce:.4f} ± {r.bce_std:.4f} | {feature_text(r.features)} |"
         )
     ref = result.reference
     lines += [

@@ -86,6 +86,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _table(result: Any) -> Table:
+    from augdiff_ddpm_pcam.ablation import feature_text
+
     table = Table(
         title=f"DDPM-PCam ablation · {result.data} · class {result.class_name} · {result.eval_images} held-out "
         f"images in {result.folds} folds · {result.sampler}"
@@ -95,7 +97,8 @@ def _table(result: Any) -> Table:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in result.rows:
         table.add_row(r.schedule, r.attention, f"{r.parameters:,}", f"{r.ssim:.4f} ± {r.ssim_std:.4f}",
-                      f"{r.bce:.4f} ± {r.bce_std:.4f}", r.fid_kid, "reused" if r.reused else f"{r.seconds:.0f}")
+                      f"{r.bce:.4f} ± {r.bce_std:.4f}", feature_text(r.features),
+                      "reused" if r.reused else f"{r.seconds:.0f}")
     ref = result.reference
     table.add_row("real train", "", "", f"{ref['ssim']:.4f} ± {ref['ssim_std']:.4f}",
                   f"{ref['bce']:.4f} ± {ref['bce_std']:.4f}", "", "", style="dim")

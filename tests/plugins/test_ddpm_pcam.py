@@ -182,10 +182,25 @@ def test_cli_ablate_smoke_prints_four_rows(runner: CliRunner, tmp_path: Path) ->
     assert report["class_name"] == "tumor" and report["eval_images"] == 10 and report["sampler"] == "ddim-10"
     for row in report["rows"]:
         assert len(row["ssim_folds"]) == 5 and -1 <= row["ssim"] <= 1 and row["bce"] > 0
-        assert row["fid_kid"] == "not computed" and not row["reused"]
+        assert row["features"] == {} and not row["reused"]  # smoke skips Inception
     assert report["rows"][1]["parameters"] > report["rows"][0]["parameters"], "self attention adds blocks"
     assert "| cosine | none |" in (tmp_path / "rep" / "report.md").read_text()
     again = runner.invoke(app, [*args, "--json"])
     assert all(r["reused"] for r in json.loads(again.stdout)["rows"]), "a re-run reuses every finished row"
     bad = runner.invoke(app, ["ablate", "ddpm-pcam", *SMOKE, "--class", "nope"])
     assert bad.exit_code == 2 and "--class nope" in bad.output
+
+
+def test_ablation_rows_carry_feature_metrics_when_the_profile_asks(monkeypatch, tmp_path) -> None:
+    """Rows carry augdiff.metrics results on the same held-out images (memorisation stands in for FID/KID)."""
+    import augdiff_ddpm_pcam.ablation as ablation
+
+    from augdiff.data import DataOptions
+
+    monkeypatch.setitem(ablation.FEATURE_METRICS, "smoke", ("memorisation",))
+    result = ablation.run_ablation("synth-histo", DataOptions(), profile="smoke", seed=0,
+                                   runs_dir=tmp_path / "runs", eval_images=10)
+    for row in result.rows:
+        assert row.features["memorisation"]["n_fake"] == 10
+        assert "memorisation" in ablation.feature_text(row.features)
+    assert "memorisation" in result.report.read_text()
