@@ -84,15 +84,11 @@ def fit(
         root, dataset=data, generator=fit_cls.name, command="fit", config=model.config, seed=seed,
         data_fingerprint=fingerprint, run_id=run_id,
     ) as run:
-        run.update(profile=profile, data_options=_options_record(options), classes=ds.classes,
+        run.update(profile=profile, data_options=options.record(), classes=ds.classes,
                    train_counts=ds.train.counts())
         model.fit(ds.train, run.directory / "work", seed=seed, progress=progress)
         model.save(run.directory / MODEL_DIR)
     return FitResult(model, run_dir, fingerprint, reused=False)
-
-
-def _options_record(options: DataOptions) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in options.__dict__.items()}
 
 
 def augment(

@@ -109,12 +109,8 @@ def _file_digest(path: Path | None) -> str | None:
 
 def default_out(opts: BenchmarkOptions, config: ClassifierConfig) -> Path:
     """Keyed by what every cell shares, so adding generators or seeds later reuses the finished cells."""
-    key = config_hash(config.to_dict(), _options_record(opts.data_options), _file_digest(opts.pretrained))
+    key = config_hash(config.to_dict(), opts.data_options.record(), _file_digest(opts.pretrained))
     return runs_root(opts.runs_dir) / opts.data / "benchmark" / f"{opts.profile}-s{opts.seed}-{key}"
-
-
-def _options_record(options: DataOptions) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in options.__dict__.items()}
 
 
 def _resolve_generators(names: list[str] | None) -> list[str]:

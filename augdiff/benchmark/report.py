@@ -72,7 +72,7 @@ def build_report(
         })
     return {
         "data": opts.data,
-        "data_options": {k: (str(v) if isinstance(v, Path) else v) for k, v in opts.data_options.__dict__.items()},
+        "data_options": opts.data_options.record(),
         "image_size": dataset.image_size,
         "classes": dataset.classes,
         "splits": {name: split.counts() for name, split in dataset.splits.items()},

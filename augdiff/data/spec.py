@@ -22,6 +22,10 @@ class DataOptions:
     crop: int | None = None  # centre crop in pixels (32 reproduces DDPM-PCam), applied before resize
     size: int | None = None  # final square size in pixels
 
+    def record(self) -> dict[str, object]:
+        """JSON-ready form for run.json and reports."""
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
+
 
 @dataclass
 class Split:
