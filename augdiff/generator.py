@@ -58,6 +58,11 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "class"
 
 
+def even_split(n: int, k: int) -> list[int]:
+    """``n`` items over ``k`` parts as evenly as possible, the first parts taking the remainder."""
+    return [n // k + (1 if i < n % k else 0) for i in range(k)]
+
+
 def one_hot(labels: np.ndarray | Sequence[int], num_classes: int) -> np.ndarray:
     return np.eye(num_classes, dtype=np.float32)[np.asarray(labels, dtype=np.int64)]
 
@@ -154,8 +159,7 @@ class Generator(ABC):
         """(class, count) pairs: all ``n`` of ``cls``, or ``n`` spread as evenly as possible over classes."""
         if cls is not None:
             return [(cls, n)]
-        k = len(self.classes)
-        return [(c, n // k + (1 if c < n % k else 0)) for c in range(k) if n // k + (1 if c < n % k else 0)]
+        return [(c, m) for c, m in enumerate(even_split(n, len(self.classes))) if m]
 
 
 # -- generated sets on disk --------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from augdiff.diffusion.data import to_model_range, to_uint8_images
 from augdiff.diffusion.models.adm import ADMUNet, attention_kind_of
 from augdiff.diffusion.schedules import NoiseSchedule, make_schedule
 from augdiff.errors import AugdiffError
-from augdiff.generator import Generator, Samples
+from augdiff.generator import Generator, Samples, even_split
 from augdiff.progress import NullReporter, Reporter
 from augdiff.seeding import derive_seed, numpy_rng
 from augdiff_add import depth as depth_search
@@ -260,8 +260,7 @@ class AddGenerator(Generator):
                     f"--class {self.classes[cls]}: {self.name} migrates into {ends} only "
                     "(add --set bidirectional=true for the other direction)"
                 )
-        k = len(dirs)
-        return [(d, n // k + (1 if i < n % k else 0)) for i, d in enumerate(dirs) if n // k + (1 if i < n % k else 0)]
+        return [(d, m) for d, m in zip(dirs, even_split(n, len(dirs))) if m]
 
     def _direction_name(self, src: int, tgt: int) -> str:
         return f"{self.classes[src]}_to_{self.classes[tgt]}"
