@@ -58,6 +58,17 @@ def _task(progress: Reporter | None, description: str, total: int) -> contextlib
     return (progress or NullReporter()).task(description, total)
 
 
+def _denoise(
+    model: Model, sampler: DDPMSampler | DDIMSampler, x: Tensor, steps: list[int], kwargs: dict[str, Any],
+    autocast: bool, generator: torch.Generator | None, task: Task,
+) -> Tensor:
+    """The reverse loop shared by ``sample`` and ``ddim_decode``: one model call and one sampler step per t."""
+    for t in steps:
+        x = sampler.step(_call(model, x, t, kwargs, autocast), t, x, generator)
+        task.advance(1)
+    return x
+
+
 def sample(
     model: Model,
     sampler: Sampler,
@@ -89,12 +100,8 @@ def sample(
                 x = randn_like(torch.empty((count, *shape[1:]), device=device), generator)
             else:
                 x = x_T[part].to(device=device, dtype=torch.float32)
-            kwargs = _slice_kwargs(model_kwargs, n, part)
-            for t in steps:
-                out = _call(model, x, t, kwargs, autocast)
-                x = sampler.step(out, t, x, generator)
-                task.advance(1)
-            outputs.append(x)
+            outputs.append(_denoise(model, sampler, x, steps, _slice_kwargs(model_kwargs, n, part), autocast,
+                                    generator, task))
     return torch.cat(outputs)
 
 
@@ -168,10 +175,6 @@ def ddim_decode(
     with _eval_mode(model), _task(progress, "DDIM decoding", len(steps) * len(parts)) as task:
         for part in parts:
             x = x_t[part].float()
-            kwargs = _slice_kwargs(model_kwargs, n, part)
-            for t in steps:
-                out = _call(model, x, t, kwargs, autocast)
-                x = sampler.step(out, t, x, generator)
-                task.advance(1)
-            outputs.append(x)
+            outputs.append(_denoise(model, sampler, x, steps, _slice_kwargs(model_kwargs, n, part), autocast,
+                                    generator, task))
     return torch.cat(outputs)
