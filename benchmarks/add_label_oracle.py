@@ -6,7 +6,8 @@ On ``synth-histo`` every real image carries its true stage s ∈ [0, 1]. This sc
    Spearman ρ on the held-out real test images;
 2. fits ADD (``workflow.fit``: resumes/reuses a fit in ``--runs-dir``) with the given profile and overrides;
 3. generates ADD-Pro samples (``--sources`` × 10 levels) with each ``--measure`` (paper, reference) from the
-   same fit, and reports Spearman's ρ between the soft labels and the oracle's stage estimate;
+   same fit, and reports Spearman's ρ between the soft labels and the oracle's stage estimate; ``--generated DIR``
+   scores an existing ``augdiff augment --generator add-pro`` set the same way (``--measures ''`` skips step 3);
 4. writes ``results.json`` and a scatter plot per measure into ``--out``.
 
     OMP_NUM_THREADS=2 nice -n 10 python benchmarks/add_label_oracle.py --out benchmarks/results/add-oracle
@@ -31,6 +32,7 @@ from torch import nn
 from augdiff import workflow
 from augdiff.data import DataOptions, load_dataset
 from augdiff.diffusion.data import to_model_range
+from augdiff.generator import read_generated_set
 
 # The default budget fits in about 40 minutes on 2 shared cores: 16-px images, a two-level U-Net with one
 # residual block per level, fp32 (bf16 autocast is slower than fp32 on CPUs without AVX512-BF16/AMX).
@@ -138,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"ADD config overrides KEY=VALUE (default: {' '.join(DEFAULT_SET)})")
     p.add_argument("--sources", type=int, default=40)
     p.add_argument("--sample-steps", type=int, default=None, help="DDIM grid for generation (default: profile)")
-    p.add_argument("--measures", default="paper,reference")
+    p.add_argument("--measures", default="paper,reference",
+                   help="generate --sources x 10 levels with each measure from the fit (empty: none)")
+    p.add_argument("--generated", type=Path, default=None,
+                   help="also score an existing ADD-Pro set (an `augdiff augment --generator add-pro` folder)")
     p.add_argument("--clip-decode", action="store_true", help="clamp x̂_0 while decoding (config clip_decode)")
     p.add_argument("--oracle-epochs", type=int, default=30)
     p.add_argument("--oracle", type=Path, default=None,
@@ -193,7 +198,20 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(results, indent=2))
         return 0
 
-    for measure in args.measures.split(","):
+    if args.generated is not None:
+        gen_set = read_generated_set(args.generated)
+        images = gen_set.images()
+        if images.shape[1] != size:
+            raise SystemExit(f"{args.generated}: {images.shape[1]}-px images, but the fit is {size} px")
+        # P(first direction's target class): L for A → B samples, 1 − L for B → A ones (--bidirectional).
+        target = gen_set.records[0]["direction"].split("_to_")[1]
+        labels = gen_set.probs()[:, gen_set.classes.index(target)]
+        stage = predict(oracle, images)
+        name = f"set-{args.generated.name}"
+        results[name] = score(labels, stage, gen_set.records)
+        _report(name, results[name], labels, stage, args.out)
+        Image.fromarray(_strip_grid(images, gen_set.records, 6)).save(args.out / f"strips-{name}.png")
+    for measure in args.measures.split(",") if args.measures else []:
         gen = AddProGenerator.load(fitted.run_dir / workflow.MODEL_DIR)
         gen.config["measure"] = measure
         gen.config["clip_decode"] = args.clip_decode
@@ -201,43 +219,52 @@ def main(argv: list[str] | None = None) -> int:
             gen.config["sample_steps"] = args.sample_steps
         t0 = time.time()
         samples = gen.generate(args.sources * len(gen.config["levels"]), seed=args.seed, progress=progress)
-        seconds = time.time() - t0
         labels = samples.probs[:, gen.domains()[1]]
         stage = predict(oracle, samples.images)
-        rho = float(spearmanr(labels, stage)[0])
-        requested = np.array([m["level_requested"] for m in samples.meta])
-        per_source = []
-        for source in {m["source"] for m in samples.meta}:
-            idx = [i for i, m in enumerate(samples.meta) if m["source"] == source]
-            if len(set(labels[idx])) > 1 and len(set(stage[idx])) > 1:
-                per_source.append(float(spearmanr(labels[idx], stage[idx])[0]))
-        results[measure] = {
-            "samples": len(samples), "spearman_rho": round(rho, 4),
-            "spearman_rho_requested_level": round(float(spearmanr(requested, stage)[0]), 4),
-            "mean_within_source_rho": round(float(np.mean(per_source)), 4) if per_source else None,
-            "label_error_vs_requested": round(float(np.nanmean(np.abs(labels - requested))), 4),
-            "oracle_stage_by_level": {f"{lv:.1f}": round(float(stage[requested == lv].mean()), 4)
-                                      for lv in sorted(set(requested))},
-            "seconds": round(seconds, 1),
-        }
-        scatter_png(labels, stage, f"ADD-Pro ({measure} measure): Spearman rho = {rho:.3f}",
-                    args.out / f"scatter-{measure}.png")
-        Image.fromarray(_strip_grid(samples, 6)).save(args.out / f"strips-{measure}.png")
-        print(f"{measure}: ρ(soft label, oracle stage) = {rho:.3f} over {len(samples)} samples "
-              f"({seconds:.0f}s)", flush=True)
+        results[measure] = {**score(labels, stage, samples.meta), "seconds": round(time.time() - t0, 1)}
+        _report(measure, results[measure], labels, stage, args.out)
+        Image.fromarray(_strip_grid(samples.images, samples.meta, 6)).save(args.out / f"strips-{measure}.png")
 
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
     return 0
 
 
-def _strip_grid(samples: Any, rows: int) -> np.ndarray:
+def score(labels: np.ndarray, stage: np.ndarray, meta: list[dict[str, Any]]) -> dict[str, Any]:
+    """ρ(soft label, oracle stage) over all samples, and how labels and stages behave per level and source."""
+    requested = np.array([m["level_requested"] for m in meta])
+    sources = np.array([f"{m['direction']}/{m['source']}" for m in meta])
+    per_source = []
+    for source in np.unique(sources):
+        idx = sources == source
+        if len(set(labels[idx])) > 1 and len(set(stage[idx])) > 1:
+            per_source.append(float(spearmanr(labels[idx], stage[idx])[0]))
+    return {
+        "samples": len(labels), "spearman_rho": round(float(spearmanr(labels, stage)[0]), 4),
+        "spearman_rho_requested_level": round(float(spearmanr(requested, stage)[0]), 4),
+        "mean_within_source_rho": round(float(np.mean(per_source)), 4) if per_source else None,
+        "label_error_vs_requested": round(float(np.nanmean(np.abs(labels - requested))), 4),
+        "oracle_stage_by_level": {f"{lv:.1f}": round(float(stage[requested == lv].mean()), 4)
+                                  for lv in sorted(set(requested))},
+    }
+
+
+def _report(name: str, result: dict[str, Any], labels: np.ndarray, stage: np.ndarray, out: Path) -> None:
+    rho = result["spearman_rho"]
+    scatter_png(labels, stage, f"ADD-Pro ({name}): Spearman rho = {rho:.3f}", out / f"scatter-{name}.png")
+    print(f"{name}: ρ(soft label, oracle stage) = {rho:.3f} over {result['samples']} samples", flush=True)
+
+
+def _strip_grid(images: np.ndarray, meta: list[dict[str, Any]], rows: int) -> np.ndarray:
     from augdiff_add import strips
 
     by_source: dict[str, list[int]] = {}
-    for i, m in enumerate(samples.meta):
-        by_source.setdefault(m["source"], []).append(i)
-    lines = [strips.strip([samples.images[i] for i in idx]) for idx in list(by_source.values())[:rows]]
+    for i, m in enumerate(meta):
+        by_source.setdefault(f"{m['direction']}/{m['source']}", []).append(i)
+    lines = []
+    for idx in list(by_source.values())[:rows]:
+        idx = sorted(idx, key=lambda i: meta[i]["level_requested"])
+        lines.append(strips.strip([images[i] for i in idx]))
     return strips.stack(lines)
 
 
