@@ -109,6 +109,10 @@ class Generator(ABC):
             config[key] = value
         return cls(config, classes)
 
+    def option_error(self, key: str, why: str) -> AugdiffError:
+        """The one-line error for a bad config value, phrased as the ``--set`` the user gave."""
+        return AugdiffError(f"--set {key}={self.config.get(key)!r}: {why}")
+
     @classmethod
     def fitted_under(cls) -> str:
         return cls.fit_name or cls.name

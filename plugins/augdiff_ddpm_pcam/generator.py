@@ -105,10 +105,7 @@ class DDPMPCam(Generator):
     # -- configuration ---------------------------------------------------------------------------------------
     def _validate(self) -> None:
         c = self.config
-
-        def bad(key: str, why: str) -> AugdiffError:
-            return AugdiffError(f"--set {key}={c.get(key)!r}: {why}")
-
+        bad = self.option_error
         if c["schedule"] not in SCHEDULES:
             raise bad("schedule", f"choose one of {', '.join(SCHEDULES)}")
         if c["loss"] not in LOSSES:
