@@ -54,20 +54,23 @@ _SAMPLING = dict(
     device="auto",
 )
 _DOMAINS = dict(attention="hybrid", source_class=None, target_class=None, bidirectional=False)
+# GroupNorm keeps ≥ 4 channels per group (augdiff.diffusion.models.adm.group_norm): with one channel per group
+# the cpu profile's width-32 blocks lost each image's colour. Part of the fitted config, so older fits are not reused.
+_ARCH = dict(norm_min_group_channels=4)
 
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(
         image_size=16, base_channels=16, channel_mult=[1, 2], num_res_blocks=1, attention_resolutions=[8],
         num_head_channels=8, dropout=0.0, schedule="linear", num_train_timesteps=1000,
         train_steps=30, batch_size=16, lr=1e-3, warmup_steps=0, ema_decay=0.9, grad_clip=1.0, hflip=True,
-        precision="auto", checkpoint_every=20, **_DOMAINS, **{**_SAMPLING, "sample_steps": 20},
+        precision="auto", checkpoint_every=20, **_ARCH, **_DOMAINS, **{**_SAMPLING, "sample_steps": 20},
     ),
     # Sized for 2 CPU cores: attention only at 8 px (the 16-px attention doubled the step time).
     "cpu": dict(
         image_size=32, base_channels=32, channel_mult=[1, 2, 2], num_res_blocks=2, attention_resolutions=[8],
         num_head_channels=16, dropout=0.0, schedule="linear", num_train_timesteps=1000,
         train_steps=2000, batch_size=32, lr=2e-4, warmup_steps=100, ema_decay=0.999, grad_clip=1.0, hflip=True,
-        precision="auto", checkpoint_every=250, **_DOMAINS, **_SAMPLING,
+        precision="auto", checkpoint_every=250, **_ARCH, **_DOMAINS, **_SAMPLING,
     ),
     # The reference's OpenAI 256x256 unconditional ADM config (base 256, (1,1,2,2,4,4), attention at 32/16/8,
     # 64 channels per head, dropout 0.1). Learned σ is dropped: DDIM with η = 0 in both directions never uses it.
@@ -76,7 +79,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         attention_resolutions=[32, 16, 8], num_head_channels=64, dropout=0.1, schedule="linear",
         num_train_timesteps=1000, train_steps=100_000, batch_size=16, lr=1e-4, warmup_steps=1000,
         ema_decay=0.9999, grad_clip=1.0, hflip=True, precision="auto", checkpoint_every=5000,
-        **_DOMAINS, **{**_SAMPLING, "sample_steps": 100, "sample_batch_size": 32},
+        **_ARCH, **_DOMAINS, **{**_SAMPLING, "sample_steps": 100, "sample_batch_size": 32},
     ),
 }
 SAMPLING_OPTIONS = tuple(_SAMPLING)
@@ -150,6 +153,8 @@ class AddGenerator(Generator):
             c["image_size"], base_channels=c["base_channels"], channel_mult=tuple(c["channel_mult"]),
             num_res_blocks=c["num_res_blocks"], attention_resolutions=tuple(c["attention_resolutions"]),
             num_head_channels=c["num_head_channels"], attention=kind, dropout=c["dropout"],
+            # Configs saved before the option existed used ADM's fixed 32 groups (1 channel per group at width 32).
+            norm_min_group_channels=int(c.get("norm_min_group_channels", 1)),
         )
 
     def schedule(self) -> NoiseSchedule:

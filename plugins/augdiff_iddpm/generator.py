@@ -47,6 +47,9 @@ _COMMON: dict[str, Any] = {
     "precision": "auto",
     "device": "auto",
     "attention": "global",
+    # GroupNorm keeps ≥ 4 channels per group (adm.group_norm): one channel per group, ADM's 32 groups at width 32,
+    # erased each image's colour and the cpu-profile samples came out in arbitrary saturated colours.
+    "norm_min_group_channels": 4,
     "sample_batch": 64,
     # Clamp x̂_0 to [-1, 1] at every sampling step, as the official sampler does (clip_denoised=True): with the
     # cosine schedule ᾱ_{T−1} ≈ 0, so an unclamped x̂_0 = (x_t − √(1−ᾱ)ε̂)/√ᾱ blows up on the first steps.
@@ -121,6 +124,7 @@ class IDDPM(Generator):
             attention_resolutions=tuple(c["attention_resolutions"]), num_head_channels=int(c["num_head_channels"]),
             attention=c["attention"], dropout=float(c["dropout"]),
             num_classes=None if c["per_class"] else len(self.classes),
+            norm_min_group_channels=int(c.get("norm_min_group_channels", 1)),  # absent: saved before the option
         )
         return LearnedVarianceModel(net, timesteps)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from augdiff.diffusion.models import ADMUNet, attention_kind_of
-from augdiff.diffusion.models.adm import GlobalAttention, LocalAttention
+from augdiff.diffusion.models.adm import GlobalAttention, LocalAttention, group_norm
 from augdiff.errors import AugdiffError
 
 TINY = dict(base_channels=16, channel_mult=(1, 2), num_res_blocks=1, attention_resolutions=(8,), num_head_channels=8)
@@ -62,3 +62,31 @@ def test_class_conditioning_and_learned_variance_outputs() -> None:
 def test_bad_attention_kind_is_a_user_error() -> None:
     with pytest.raises(AugdiffError, match="attention"):
         ADMUNet(16, attention="hybrid", **TINY)
+
+
+def _group_sizes(model: torch.nn.Module) -> set[int]:
+    return {m.num_channels // m.num_groups for m in model.modules() if isinstance(m, torch.nn.GroupNorm)}
+
+
+def test_one_channel_groups_cannot_see_a_per_image_colour_shift_and_the_default_groups_can() -> None:
+    x, shift = torch.randn(2, 32, 8, 8), torch.randn(2, 32, 1, 1)  # shift: a per-image, per-channel offset
+    instance_like = group_norm(32, min_channels_per_group=1)  # ADM's fixed 32 groups at width 32
+    assert instance_like.num_groups == 32
+    torch.testing.assert_close(instance_like(x + shift), instance_like(x), atol=1e-4, rtol=0)
+    default = group_norm(32)
+    assert default.num_groups == 8
+    assert (default(x + shift) - default(x)).abs().max() > 0.1
+
+
+def test_group_norm_keeps_adm_32_groups_at_adm_widths() -> None:
+    assert [group_norm(c).num_groups for c in (16, 32, 64, 96, 128, 256)] == [4, 8, 16, 16, 32, 32]
+
+
+def test_unets_keep_four_channels_per_group_and_old_configs_keep_their_norms() -> None:
+    from augdiff_add.generator import PROFILES, AddGenerator
+
+    assert min(_group_sizes(ADMUNet(16, **TINY))) >= 4
+    config = dict(PROFILES["smoke"])
+    assert min(_group_sizes(AddGenerator(config, ["a", "b"]).build_model("global"))) >= 4
+    del config["norm_min_group_channels"]  # a config.json saved before the option existed
+    assert min(_group_sizes(AddGenerator(config, ["a", "b"]).build_model("global"))) == 1  # ADM's 32 groups

@@ -16,8 +16,9 @@ capacity) and loaded checkpoints non-strictly; here the parameters have differen
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -31,10 +32,17 @@ ATTENTION_KINDS = ("global", "local")
 _KIND_MARKERS = {"global": ".qkv.weight", "local": ".qkv_grouped.weight"}
 
 
-def _norm(channels: int) -> nn.GroupNorm:
-    """GroupNorm with 32 groups where the width allows it (ADM), fewer for the tiny widths of test profiles."""
+Norm = Callable[[int], nn.GroupNorm]
+
+
+def group_norm(channels: int, min_channels_per_group: int = 4) -> nn.GroupNorm:
+    """ADM's GroupNorm with 32 groups, fewer where the width is small so each group keeps
+    ``min_channels_per_group`` channels. A one-channel group is InstanceNorm: it strips every image's per-channel
+    mean, i.e. its colour, at every block, and at base width 32 ADM's fixed 32 groups did exactly that (samples
+    with wrong, saturated colours). ADM's own widths (≥ 128) keep 32 groups either way.
+    """
     groups = 32
-    while channels % groups:
+    while groups > 1 and (channels % groups or channels // groups < min_channels_per_group):
         groups //= 2
     return nn.GroupNorm(groups, channels)
 
@@ -58,11 +66,13 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
 class ResBlock(nn.Module):
     """GroupNorm → SiLU → conv, then the embedding as scale-shift on the second norm (ADM's ``use_scale_shift_norm``)."""
 
-    def __init__(self, channels: int, emb_channels: int, out_channels: int, dropout: float) -> None:
+    def __init__(
+        self, channels: int, emb_channels: int, out_channels: int, dropout: float, norm: Norm = group_norm
+    ) -> None:
         super().__init__()
-        self.in_layers = nn.Sequential(_norm(channels), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1))
+        self.in_layers = nn.Sequential(norm(channels), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1))
         self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_channels, 2 * out_channels))
-        self.out_norm = _norm(out_channels)
+        self.out_norm = norm(out_channels)
         self.out_layers = nn.Sequential(
             nn.SiLU(), nn.Dropout(dropout), _zero(nn.Conv2d(out_channels, out_channels, 3, padding=1))
         )
@@ -78,7 +88,7 @@ class ResBlock(nn.Module):
 class _Attention(nn.Module):
     """Shared part of both kinds: norm, multi-head attention over the H·W positions, output projection, residual."""
 
-    def __init__(self, channels: int, num_head_channels: int) -> None:
+    def __init__(self, channels: int, num_head_channels: int, norm: Norm = group_norm) -> None:
         super().__init__()
         if channels % num_head_channels and num_head_channels < channels:
             raise AugdiffError(
@@ -87,7 +97,7 @@ class _Attention(nn.Module):
             )
         self.channels = channels
         self.heads = max(1, channels // num_head_channels)
-        self.norm = _norm(channels)
+        self.norm = norm(channels)
         self.proj_out = _zero(nn.Conv1d(channels, channels, 1))
 
     def _qkv(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -108,8 +118,8 @@ class GlobalAttention(_Attention):
 
     kind = "global"
 
-    def __init__(self, channels: int, num_head_channels: int) -> None:
-        super().__init__(channels, num_head_channels)
+    def __init__(self, channels: int, num_head_channels: int, norm: Norm = group_norm) -> None:
+        super().__init__(channels, num_head_channels, norm)
         self.qkv = nn.Conv1d(channels, 3 * channels, 1)
 
     def _qkv(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -123,8 +133,8 @@ class LocalAttention(_Attention):
 
     kind = "local"
 
-    def __init__(self, channels: int, num_head_channels: int) -> None:
-        super().__init__(channels, num_head_channels)
+    def __init__(self, channels: int, num_head_channels: int, norm: Norm = group_norm) -> None:
+        super().__init__(channels, num_head_channels, norm)
         # groups=heads makes the 1x1 convolution block-diagonal: group g's q, k, v see only group g's channels.
         self.qkv_grouped = nn.Conv1d(channels, 3 * channels, 1, groups=self.heads)
 
@@ -135,11 +145,11 @@ class LocalAttention(_Attention):
         return qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
 
 
-def make_attention(kind: str, channels: int, num_head_channels: int) -> _Attention:
+def make_attention(kind: str, channels: int, num_head_channels: int, norm: Norm = group_norm) -> _Attention:
     if kind == "global":
-        return GlobalAttention(channels, num_head_channels)
+        return GlobalAttention(channels, num_head_channels, norm)
     if kind == "local":
-        return LocalAttention(channels, num_head_channels)
+        return LocalAttention(channels, num_head_channels, norm)
     raise AugdiffError(f"attention={kind!r}: unknown attention kind; choose one of {', '.join(ATTENTION_KINDS)}")
 
 
@@ -202,6 +212,7 @@ class ADMUNet(nn.Module):
         attention: str = "global",
         dropout: float = 0.0,
         num_classes: int | None = None,
+        norm_min_group_channels: int = 4,
     ) -> None:
         super().__init__()
         if attention not in ATTENTION_KINDS:
@@ -220,9 +231,10 @@ class ADMUNet(nn.Module):
         )
         self.label_embed = nn.Embedding(num_classes, emb_ch) if num_classes else None
         attn_at = set(attention_resolutions)
+        norm = functools.partial(group_norm, min_channels_per_group=norm_min_group_channels)
 
         def attn(ch: int, res: int) -> _Attention | None:
-            return make_attention(attention, ch, num_head_channels) if res in attn_at else None
+            return make_attention(attention, ch, num_head_channels, norm) if res in attn_at else None
 
         self.input_conv = nn.Conv2d(in_channels, base_channels, 3, padding=1)
         self.down = nn.ModuleList()
@@ -230,7 +242,7 @@ class ADMUNet(nn.Module):
         for level, mult in enumerate(channel_mult):
             for _ in range(num_res_blocks):
                 out = base_channels * mult
-                self.down.append(_Level(ResBlock(ch, emb_ch, out, dropout), attn(out, res)))
+                self.down.append(_Level(ResBlock(ch, emb_ch, out, dropout, norm), attn(out, res)))
                 ch = out
                 skips.append(ch)
             if level < len(channel_mult) - 1:
@@ -238,19 +250,19 @@ class ADMUNet(nn.Module):
                 skips.append(ch)
                 res //= 2
         self.middle = nn.ModuleList([
-            _Level(ResBlock(ch, emb_ch, ch, dropout), make_attention(attention, ch, num_head_channels)),
-            _Level(ResBlock(ch, emb_ch, ch, dropout)),
+            _Level(ResBlock(ch, emb_ch, ch, dropout, norm), make_attention(attention, ch, num_head_channels, norm)),
+            _Level(ResBlock(ch, emb_ch, ch, dropout, norm)),
         ])
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(channel_mult))):
             for i in range(num_res_blocks + 1):
                 out = base_channels * mult
                 upsample = Upsample(out) if level > 0 and i == num_res_blocks else None
-                self.up.append(_Level(ResBlock(ch + skips.pop(), emb_ch, out, dropout), attn(out, res), upsample))
+                self.up.append(_Level(ResBlock(ch + skips.pop(), emb_ch, out, dropout, norm), attn(out, res), upsample))
                 ch = out
             if level > 0:
                 res *= 2
-        self.out = nn.Sequential(_norm(ch), nn.SiLU(), _zero(nn.Conv2d(ch, out_channels, 3, padding=1)))
+        self.out = nn.Sequential(norm(ch), nn.SiLU(), _zero(nn.Conv2d(ch, out_channels, 3, padding=1)))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if t.ndim == 0:
