@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from augdiff_add import measure as fm
 from augdiff_add.generator import AddProGenerator
 from PIL import Image, ImageDraw
 from scipy.stats import spearmanr
@@ -31,7 +32,7 @@ from torch import nn
 
 from augdiff import workflow
 from augdiff.data import DataOptions, load_dataset
-from augdiff.diffusion.data import to_model_range
+from augdiff.diffusion.data import to_model_range, to_uint8_images
 from augdiff.generator import read_generated_set
 
 # The default budget fits in about 40 minutes on 2 shared cores: 16-px images, a two-level U-Net with one
@@ -144,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="generate --sources x 10 levels with each measure from the fit (empty: none)")
     p.add_argument("--generated", type=Path, default=None,
                    help="also score an existing ADD-Pro set (an `augdiff augment --generator add-pro` folder)")
+    p.add_argument("--trajectory", type=int, default=0, metavar="N",
+                   help="also decode N sources at every 2nd grid depth and report the mean label and stage by depth")
     p.add_argument("--clip-decode", action="store_true", help="clamp x̂_0 while decoding (config clip_decode)")
     p.add_argument("--oracle-epochs", type=int, default=30)
     p.add_argument("--oracle", type=Path, default=None,
@@ -211,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = score(labels, stage, gen_set.records)
         _report(name, results[name], labels, stage, args.out)
         Image.fromarray(_strip_grid(images, gen_set.records, 6)).save(args.out / f"strips-{name}.png")
+    if args.trajectory:
+        results["trajectory"] = trajectory(fitted.run_dir, oracle, args.trajectory, args.seed)
+        print(json.dumps(results["trajectory"]), flush=True)
     for measure in args.measures.split(",") if args.measures else []:
         gen = AddProGenerator.load(fitted.run_dir / workflow.MODEL_DIR)
         gen.config["measure"] = measure
@@ -228,6 +234,27 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
     return 0
+
+
+def trajectory(run_dir: Path, oracle: StageOracle, sources: int, seed: int) -> dict[str, list[float]]:
+    """Mean paper-measure label L and oracle stage of the bridge output at every 2nd depth of the grid: shows
+    where along the depth the label moves and where the stage does."""
+    gen = AddProGenerator.load(run_dir / workflow.MODEL_DIR)
+    a, b = gen.domains()
+    bridge = gen.bridge(a, b)
+    images, _ = gen.sources(a, sources, seed)
+    latents = bridge.encode(to_model_range(images))
+    depths = [*range(0, bridge.num_depths - 1, 2), bridge.num_depths - 1]
+    out = to_uint8_images(bridge.decode(latents, [(s, k) for s in range(sources) for k in depths]))
+    out = out.reshape(sources, len(depths), *out.shape[1:])
+    radius = float(gen.config["highpass_radius"])
+    amp = fm.paper_amplitude(out.reshape(-1, *out.shape[2:]), radius).reshape(sources, len(depths))
+    a_src = fm.paper_amplitude(images, radius)
+    labels = fm.soft_label(a_src[:, None], amp, amp[:, -1:])
+    stage = predict(oracle, out.reshape(-1, *out.shape[2:])).reshape(sources, len(depths))
+    return {"depth_index": depths, "label": [round(float(v), 3) for v in np.nanmean(labels, 0)],
+            "stage": [round(float(v), 3) for v in stage.mean(0)],
+            "source_stage": round(float(predict(oracle, images).mean()), 3)}
 
 
 def score(labels: np.ndarray, stage: np.ndarray, meta: list[dict[str, Any]]) -> dict[str, Any]:
