@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
     p.add_argument("--profile", default="cpu")
+    p.add_argument("--fit-run", type=Path, default=None,
+                   help="use this finished `augdiff fit add` run directory instead of fitting")
     p.add_argument("--set", dest="sets", action="append", default=None,
                    help=f"ADD config overrides KEY=VALUE (default: {' '.join(DEFAULT_SET)})")
     p.add_argument("--sources", type=int, default=40)
@@ -147,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="also score an existing ADD-Pro set (an `augdiff augment --generator add-pro` folder)")
     p.add_argument("--trajectory", type=int, default=0, metavar="N",
                    help="also decode N sources at every 2nd grid depth and report the mean label and stage by depth")
-    p.add_argument("--clip-decode", action="store_true", help="clamp x̂_0 while decoding (config clip_decode)")
+    p.add_argument("--clip-decode", action=argparse.BooleanOptionalAction, default=None,
+                   help="clamp x̂_0 while decoding or not (config clip_decode; default: the fit's config)")
     p.add_argument("--oracle-epochs", type=int, default=30)
     p.add_argument("--oracle", type=Path, default=None,
                    help="oracle weights: loaded when the file exists, else trained and saved there")
@@ -167,16 +170,22 @@ def main(argv: list[str] | None = None) -> int:
     progress = TextReporter()
     results: dict[str, Any] = {"profile": args.profile, "overrides": overrides, "sources": args.sources}
 
-    fitted = None
+    run_dir: Path | None = args.fit_run
     size = args.size
-    if not args.oracle_only:
+    gen_set = read_generated_set(args.generated) if args.generated is not None else None
+    if gen_set is not None:
+        size = gen_set.image(0).shape[0]
+    # Scoring a set alone needs no fit: its images and labels are on disk.
+    if run_dir is None and not args.oracle_only and (args.measures or args.trajectory):
         t0 = time.time()
         print("fitting ADD (resumes or reuses a fit in --runs-dir)", flush=True)
         fitted = workflow.fit("add", "synth-histo", DataOptions(seed=args.seed), profile=args.profile,
                               seed=args.seed, runs_dir=args.runs_dir, overrides=overrides, progress=progress)
-        results["fit_run"], results["fit_reused"] = str(fitted.run_dir), fitted.reused
-        results["fit_seconds"] = round(time.time() - t0, 1)
-        size = int(fitted.generator.config["image_size"])
+        results["fit_reused"], results["fit_seconds"] = fitted.reused, round(time.time() - t0, 1)
+        run_dir = fitted.run_dir
+    if run_dir is not None:
+        results["fit_run"] = str(run_dir)
+        size = int(AddProGenerator.load(run_dir / workflow.MODEL_DIR).config["image_size"])
 
     ds = load_dataset("synth-histo", DataOptions(seed=args.seed, size=size))
     t0 = time.time()
@@ -197,12 +206,11 @@ def main(argv: list[str] | None = None) -> int:
                          "mae": round(float(np.abs(test_pred - ds.test.stages).mean()), 4),
                          "seconds": round(time.time() - t0, 1)}
     print(f"oracle on held-out real images: ρ = {rho_oracle:.3f}", flush=True)
-    if fitted is None:
+    if run_dir is None and gen_set is None:
         print(json.dumps(results, indent=2))
         return 0
 
-    if args.generated is not None:
-        gen_set = read_generated_set(args.generated)
+    if gen_set is not None:
         images = gen_set.images()
         if images.shape[1] != size:
             raise SystemExit(f"{args.generated}: {images.shape[1]}-px images, but the fit is {size} px")
@@ -215,12 +223,13 @@ def main(argv: list[str] | None = None) -> int:
         _report(name, results[name], labels, stage, args.out)
         Image.fromarray(_strip_grid(images, gen_set.records, 6)).save(args.out / f"strips-{name}.png")
     if args.trajectory:
-        results["trajectory"] = trajectory(fitted.run_dir, oracle, args.trajectory, args.seed)
+        results["trajectory"] = trajectory(run_dir, oracle, args.trajectory, args.seed)
         print(json.dumps(results["trajectory"]), flush=True)
     for measure in args.measures.split(",") if args.measures else []:
-        gen = AddProGenerator.load(fitted.run_dir / workflow.MODEL_DIR)
+        gen = AddProGenerator.load(run_dir / workflow.MODEL_DIR)
         gen.config["measure"] = measure
-        gen.config["clip_decode"] = args.clip_decode
+        if args.clip_decode is not None:
+            gen.config["clip_decode"] = args.clip_decode
         if args.sample_steps:
             gen.config["sample_steps"] = args.sample_steps
         t0 = time.time()

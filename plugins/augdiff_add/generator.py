@@ -50,7 +50,7 @@ _SAMPLING = dict(
     search_rounds=6,
     sample_batch_size=128,
     sample_precision="fp32",  # DDIM inversion is an ODE solve: bf16 costs reconstruction accuracy
-    clip_decode=False,  # clamp x̂_0 to [-1, 1] while decoding (the paper and the reference do not)
+    clip_decode=True,  # clamp x̂_0 to [-1, 1] while decoding: ρ(label, stage) 0.47 → 0.84 at the cpu profile (docs)
     device="auto",
 )
 _DOMAINS = dict(attention="hybrid", source_class=None, target_class=None, bidirectional=False)
@@ -237,7 +237,7 @@ class AddGenerator(Generator):
         return Bridge(
             self.models[(src, enc)].to(device).eval(), self.models[(tgt, dec)].to(device).eval(), self.schedule(),
             int(self.config["sample_steps"]), device=device, batch_size=int(self.config["sample_batch_size"]),
-            precision=self.config["sample_precision"], clip_decode=bool(self.config.get("clip_decode", False)),
+            precision=self.config["sample_precision"], clip_decode=bool(self.config.get("clip_decode", True)),
         )
 
     def _chunk(self) -> int:
