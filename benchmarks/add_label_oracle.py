@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             overrides[key] = raw
     progress = TextReporter()
-    results: dict[str, Any] = {"profile": args.profile, "overrides": overrides, "sources": args.sources}
+    results: dict[str, Any] = {"sources": args.sources}
 
     run_dir: Path | None = args.fit_run
     size = args.size
@@ -181,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         print("fitting ADD (resumes or reuses a fit in --runs-dir)", flush=True)
         fitted = workflow.fit("add", "synth-histo", DataOptions(seed=args.seed), profile=args.profile,
                               seed=args.seed, runs_dir=args.runs_dir, overrides=overrides, progress=progress)
-        results["fit_reused"], results["fit_seconds"] = fitted.reused, round(time.time() - t0, 1)
+        results.update(profile=args.profile, overrides=overrides, fit_reused=fitted.reused,
+                       fit_seconds=round(time.time() - t0, 1))
         run_dir = fitted.run_dir
     if run_dir is not None:
         results["fit_run"] = str(run_dir)
