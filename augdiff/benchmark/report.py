@@ -249,10 +249,9 @@ def render_sample_grid(dataset: Dataset, generated: GeneratedSet, name: str, per
 
 def write_report(out: Path, report: dict[str, Any], *, dataset: Dataset, generated: dict[str, GeneratedSet]) -> None:
     """``generated`` holds each generator's largest set, shown as its sample grid."""
-    grids = generated
-    for name, gen_set in grids.items():
+    for name, gen_set in generated.items():
         atomic.write_bytes(out / "samples" / f"{name}.png", _png(render_sample_grid(dataset, gen_set, name)))
     atomic.write_bytes(out / "chart.png", _png(render_chart(report)))
     atomic.write_json(out / "report.json", report)
-    atomic.write_text(out / "report.md", render_markdown(report, sorted(grids)))
+    atomic.write_text(out / "report.md", render_markdown(report, sorted(generated)))
 
