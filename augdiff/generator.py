@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from PIL import Image
 
 from augdiff import atomic
 from augdiff.data.spec import Split
 from augdiff.errors import AugdiffError
+from augdiff.generated_set import MANIFEST, Chunk, GeneratedSet, read_generated_set, write_generated_set
 from augdiff.progress import NullReporter, Reporter
+from augdiff.seeding import derive_seed
 
 PROFILES = ("smoke", "cpu", "paper")
 CONFIG_FILE = "config.json"
@@ -67,6 +68,45 @@ def one_hot(labels: np.ndarray | Sequence[int], num_classes: int) -> np.ndarray:
     return np.eye(num_classes, dtype=np.float32)[np.asarray(labels, dtype=np.int64)]
 
 
+def _kind_of(value: Any) -> Any:
+    """The kind a config value asks of overrides: its type, or (list, element kind) for a uniform list."""
+    if isinstance(value, list):
+        elements = {_kind_of(v) for v in value if v is not None}
+        if elements == {int, float}:
+            elements = {float}
+        if len(elements) == 1 and not isinstance(next(iter(elements)), tuple):
+            return (list, elements.pop())
+        return list
+    return type(value)
+
+
+def _has_kind(value: Any, kinds: tuple[Any, ...]) -> bool:
+    return any(_is_kind(value, kind) for kind in kinds)
+
+
+def _is_kind(value: Any, kind: Any) -> bool:
+    if kind is None:
+        return value is None
+    if isinstance(kind, tuple):  # (list, element kind)
+        return isinstance(value, list) and all(_is_kind(v, kind[1]) for v in value)
+    if kind in (int, float) and isinstance(value, bool):
+        return False  # JSON true is not a number here
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, kind)  # int: 10.0 is not a step count; str: 5 is not a name
+
+
+_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string", list: "a list",
+          dict: "a JSON object", None: "null"}
+_PLURAL = {int: "integers", float: "numbers", bool: "true/false values", str: "strings"}
+
+
+def _describe(kinds: tuple[Any, ...]) -> str:
+    words = [f"a list of {_PLURAL.get(k[1], 'values')}" if isinstance(k, tuple) else _WORDS.get(k, str(k))
+             for k in kinds]
+    return " or ".join(words)
+
+
 class Generator(ABC):
     """Base class for generator plugins.
 
@@ -81,6 +121,9 @@ class Generator(ABC):
     fit_name: ClassVar[str | None] = None
     # Config keys that only affect sampling (e.g. ``sample_steps``): changing them never triggers a new fit.
     sampling_options: ClassVar[tuple[str, ...]] = ()
+    # What ``--set KEY=…`` accepts where the profiles' values do not say it all (see ``option_kinds``), e.g.
+    # ``{"attention": (str, list)}`` or ``{"sample_steps": (int, None)}`` for a key that may also be null.
+    option_types: ClassVar[dict[str, tuple[Any, ...]]] = {}
 
     def __init__(self, config: dict[str, Any], classes: Sequence[str]) -> None:
         self.config = copy.deepcopy(config)
@@ -101,17 +144,64 @@ class Generator(ABC):
         cls, profile: str, classes: Sequence[str], overrides: dict[str, Any] | None = None
     ) -> Generator:
         config = cls.default_config(profile)
+        config.update(cls.check_overrides(profile, overrides))
+        try:
+            return cls(config, classes)
+        except (TypeError, ValueError) as exc:
+            # A value of the right type that the generator's own checks did not anticipate: still one line.
+            if not overrides:
+                raise
+            given = " ".join(f"{k}={v!r}" for k, v in overrides.items())
+            raise AugdiffError(
+                f"--set {given}: generator '{cls.name}' cannot use this ({type(exc).__name__}: {exc})"
+            ) from exc
+
+    @classmethod
+    def check_overrides(cls, profile: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
+        """``overrides`` after checking each key exists and each value has the profile's type (before any work)."""
+        config = cls.default_config(profile)
         for key, value in (overrides or {}).items():
             if key not in config:
                 raise AugdiffError(
                     f"--set {key}: generator '{cls.name}' has no option '{key}'; its options: {', '.join(config)}"
                 )
-            config[key] = value
-        return cls(config, classes)
+            accepted = cls.option_kinds(key)
+            if accepted is not None and not _has_kind(value, accepted):
+                shown = json.dumps(config[key])
+                raise cls._option_error(
+                    key, value, f"expected {_describe(accepted)} (the {profile} profile's value is {shown})"
+                )
+        return dict(overrides or {})
+
+    @classmethod
+    def option_kinds(cls, key: str) -> tuple[Any, ...] | None:
+        """What ``--set key=…`` accepts: ``option_types[key]`` when declared, else inferred from the profiles.
+
+        A kind is a type (``int``, ``float``, ``bool``, ``str``, ``list``), ``None`` (JSON null), or
+        ``(list, kind)`` for a list whose elements must be of that kind. ``None`` (no answer) accepts anything.
+        """
+        if key in cls.option_types:
+            return cls.option_types[key]
+        values = [p[key] for p in cls.profiles.values() if key in p]
+        kinds: list[Any] = []
+        for value in values:
+            kind = None if value is None else _kind_of(value)
+            if kind not in kinds:
+                kinds.append(kind)
+        if not kinds or kinds == [None]:
+            return None  # null in every profile: nothing to infer a type from
+        # int and float values of one key (0 in one profile, 0.5 in another) both mean "a number".
+        if int in kinds and float in kinds:
+            kinds.remove(int)
+        return tuple(kinds)
+
+    @classmethod
+    def _option_error(cls, key: str, value: Any, why: str) -> AugdiffError:
+        return AugdiffError(f"--set {key}={value!r}: {why}")
 
     def option_error(self, key: str, why: str) -> AugdiffError:
         """The one-line error for a bad config value, phrased as the ``--set`` the user gave."""
-        return AugdiffError(f"--set {key}={self.config.get(key)!r}: {why}")
+        return self._option_error(key, self.config.get(key), why)
 
     @classmethod
     def fitted_under(cls) -> str:
@@ -165,70 +255,27 @@ class Generator(ABC):
             return [(cls, n)]
         return [(c, m) for c, m in enumerate(even_split(n, len(self.classes))) if m]
 
+    # -- generated sets: chunks and their files ---------------------------------------------------------
+    # Images per chunk: a chunk is the unit an interrupted ``augment`` resumes from.
+    chunk_size: ClassVar[int] = 256
 
-# -- generated sets on disk --------------------------------------------------------------------------------
-MANIFEST = "manifest.jsonl"
+    def plan_chunks(self, n: int, *, cls: int | None = None, seed: int = 0) -> list[Chunk]:
+        """Split a request into independently reproducible chunks; the default draws each from its own seed."""
+        sizes = [self.chunk_size] * (n // self.chunk_size) + ([n % self.chunk_size] if n % self.chunk_size else [])
+        return [Chunk(i, m, cls, seed if len(sizes) == 1 else derive_seed(seed, "chunk", i))
+                for i, m in enumerate(sizes)]
 
+    def generate_chunk(self, chunk: Chunk, *, progress: Reporter = NullReporter()) -> Samples:
+        return self.generate(chunk.n, cls=chunk.cls, seed=chunk.seed, progress=progress)
 
-@dataclass
-class GeneratedSet:
-    directory: Path
-    classes: list[str]
-    records: list[dict[str, Any]]
+    def extra_files(self, samples: Samples) -> dict[str, bytes]:
+        """Files written beside one chunk's images (e.g. per-source strips), by path inside the set folder."""
+        return {}
 
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def probs(self) -> np.ndarray:
-        return np.array([[r["probs"][c] for c in self.classes] for r in self.records], dtype=np.float32)
-
-    def image(self, i: int) -> np.ndarray:
-        return np.asarray(Image.open(self.directory / self.records[i]["file"]).convert("RGB"))
-
-    def images(self, index: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
-        """All images, or those at ``index``, as uint8 NHWC."""
-        return np.stack([self.image(i) for i in (range(len(self.records)) if index is None else index)])
+    def summary_files(self, generated: GeneratedSet) -> dict[str, bytes]:
+        """Files made once the whole set is on disk (e.g. a contact sheet), by path inside the set folder."""
+        return {}
 
 
-def write_generated_set(
-    samples: Samples,
-    out_dir: Path,
-    *,
-    classes: Sequence[str],
-    generator: str,
-    seed: int,
-    extra_files: dict[str, bytes] | None = None,
-) -> GeneratedSet:
-    """Write PNGs and the manifest into a temporary folder and move it to ``out_dir`` only when complete."""
-    out_dir = Path(out_dir)
-    records = []
-    with atomic.atomic_dir(out_dir) as tmp:
-        (tmp / "images").mkdir()
-        for i, (img, prob, meta) in enumerate(zip(samples.images, samples.probs, samples.meta)):
-            name = f"images/{generator}_{i:06d}.png"
-            Image.fromarray(np.ascontiguousarray(img)).save(tmp / name)
-            record = {
-                "file": name,
-                "probs": {c: round(float(p), 6) for c, p in zip(classes, prob)},
-                "generator": generator,
-                "seed": seed,
-                **meta,
-            }
-            records.append(record)
-        (tmp / MANIFEST).write_text("".join(json.dumps(r) + "\n" for r in records))
-        for name, data in (extra_files or {}).items():
-            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-            (tmp / name).write_bytes(data)
-    return GeneratedSet(out_dir, list(classes), records)
-
-
-def read_generated_set(directory: Path) -> GeneratedSet:
-    directory = Path(directory)
-    path = directory / MANIFEST
-    if not path.is_file():
-        raise AugdiffError(f"{path}: not a generated set (no {MANIFEST}); create one with `augdiff augment`")
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    if not records:
-        raise AugdiffError(f"{path}: the manifest is empty")
-    classes = list(records[0]["probs"])
-    return GeneratedSet(directory, classes, records)
+# The on-disk format lives in augdiff.generated_set; these names stay importable from here.
+__all__ = ["MANIFEST", "Chunk", "GeneratedSet", "Generator", "Samples", "read_generated_set", "write_generated_set"]

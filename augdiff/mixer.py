@@ -13,8 +13,8 @@ ADD paper §3.3 and its Table 2:
 N defaults to the real count per class. Every sample carries a probability vector (one-hot for real images and
 for plain generators; soft for progressive ones), and a set's manifest lists exactly what went in.
 
-Generated images come from ``RUNS/<data>/<generator>/sets/<profile>-s<seed>-<fit hash>-n<N>/``: made once with
-``workflow.augment`` (written atomically) and reused by every later benchmark with the same fit.
+Generated images come from ``workflow.augment``'s run-store folder for the request (fit, sampling config, N,
+seed): made once, chunk by chunk, and reused by every later benchmark with the same request.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from PIL import Image
 from augdiff import atomic, workflow
 from augdiff.data.spec import DataOptions, Split
 from augdiff.errors import AugdiffError
-from augdiff.generator import GeneratedSet, one_hot, read_generated_set
+from augdiff.generator import GeneratedSet, one_hot
+from augdiff.metrics import artefacts
 from augdiff.progress import NullReporter, Reporter
-from augdiff.runstore import runs_root
 
 BASELINE = "real"
 PROGRESSIVE_GENERATOR = "add-pro"
@@ -151,9 +151,14 @@ class TrainingSet:
     images: np.ndarray  # uint8 (N, H, W, 3)
     probs: np.ndarray  # float32 (N, C)
     records: list[dict[str, Any]] = field(default_factory=list)  # one manifest row per image
+    filtered: int = 0  # generated images left out by the artefact filter
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @property
+    def real_mask(self) -> np.ndarray:
+        return np.array([r["origin"] == "real" for r in self.records], dtype=bool)
 
     def fingerprint(self) -> str:
         h = hashlib.sha256()
@@ -171,6 +176,7 @@ class TrainingSet:
             "generated": origin.count("generated"),
             "per_class": {c: int((hard == i).sum()) for i, c in enumerate(self.classes)},
             "soft": int(((self.probs > 0) & (self.probs < 1)).any(1).sum()),
+            "filtered": self.filtered,
         }
 
     def write_manifest(self, path: Path) -> None:
@@ -183,10 +189,14 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC)) for img in images])
 
 
-def build_set(plan: SetPlan, real: Split, generated: GeneratedSet | None = None) -> TrainingSet:
+def build_set(
+    plan: SetPlan, real: Split, generated: GeneratedSet | None = None, *, drop_artefacts: bool = False
+) -> TrainingSet:
     """Assemble ``plan`` from the real training split and (when the recipe needs one) a generated set.
 
     Generated images are resized to the real images' size when the generator worked at another resolution.
+    ``drop_artefacts`` leaves out generated images whose artefact statistic lies outside the real split's range
+    (:mod:`augdiff.metrics.artefacts`); the composition counts them as ``filtered``.
     """
     recipe = plan.recipe
     images: list[np.ndarray] = []
@@ -206,17 +216,24 @@ def build_set(plan: SetPlan, real: Split, generated: GeneratedSet | None = None)
                 f"{generated.directory}: its classes {generated.classes} differ from the data's {real.classes}"
             )
         chosen = _select(recipe, generated, real)
-        gen_probs = generated.probs()[chosen]
         gen_images = resize_images(generated.images(chosen), real.image_size)
+        filtered = 0
+        if drop_artefacts:
+            keep = ~artefacts.flags(gen_images, real.images)
+            filtered = int((~keep).sum())
+            chosen, gen_images = chosen[keep], gen_images[keep]
+        gen_probs = generated.probs()[chosen]
         images.append(gen_images)
         probs.append(gen_probs)
         for i, p in zip(chosen, gen_probs, strict=True):
             rec = generated.records[i]
             records.append({"origin": "generated", "generator": rec.get("generator"), "seed": rec.get("seed"),
                             "file": str(generated.directory / rec["file"]), "probs": _probs_dict(real.classes, p),
-                            **{k: rec[k] for k in ("source", "level") if k in rec}})
+                            **{k: rec[k] for k in ("source", "level", "level_requested") if k in rec}})
+    else:
+        filtered = 0
     return TrainingSet(plan.name, list(real.classes), np.concatenate(images), np.concatenate(probs).astype(
-        np.float32), records)
+        np.float32), records, filtered=filtered)
 
 
 def _probs_dict(classes: list[str], p: np.ndarray) -> dict[str, float]:
@@ -253,11 +270,6 @@ def _select(recipe: Recipe, generated: GeneratedSet, real: Split) -> np.ndarray:
 
 
 # -- generated sets in the run store ------------------------------------------------------------------------------
-def generated_set_dir(runs_dir: Path | None, data: str, generator: str, fit_run: Path, n: int) -> Path:
-    """``RUNS/<data>/<generator>/sets/<profile>-s<seed>-<hash>-n<N>``, named after the fit it samples from."""
-    return runs_root(runs_dir) / data / generator / "sets" / f"{fit_run.name.removeprefix('fit-')}-n{n}"
-
-
 def ensure_generated_set(
     generator: str,
     data: str,
@@ -269,12 +281,6 @@ def ensure_generated_set(
     runs_dir: Path | None = None,
     progress: Reporter = NullReporter(),
 ) -> GeneratedSet:
-    """The generated set of ``n`` images for this fit: read from the run store, or fit/generate it when missing."""
-    fitted = workflow.fit(generator, data, options, profile=profile, seed=seed, runs_dir=runs_dir, progress=progress)
-    out = generated_set_dir(runs_dir, data, generator, fitted.run_dir, n)
-    if (out / "manifest.jsonl").is_file():
-        existing = read_generated_set(out)
-        if len(existing) == n:
-            return existing
-    return workflow.augment(generator, data, options, n=n, out=out, profile=profile, seed=seed, runs_dir=runs_dir,
+    """The generated set of ``n`` images for this fit: reused from the run store, or fitted/generated (resuming)."""
+    return workflow.augment(generator, data, options, n=n, profile=profile, seed=seed, runs_dir=runs_dir,
                             progress=progress).generated

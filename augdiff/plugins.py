@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 import pluggy
 from rich.console import Console
+from rich.text import Text
 
 from augdiff import hookspecs
 from augdiff.errors import AugdiffError
@@ -24,19 +25,49 @@ T = TypeVar("T")
 pm = pluggy.PluginManager(GROUP)
 pm.add_hookspecs(hookspecs)
 _loaded = False
+_warned: set[str] = set()
 _stderr = Console(stderr=True)
+
+
+def _module_of(ep: metadata.EntryPoint) -> str:
+    return ep.value.split(":")[0].split(".")[0]
+
+
+def _allowed() -> set[str] | None:
+    allowed = os.environ.get(ENV_LOAD)
+    return None if allowed is None else {n.strip() for n in allowed.split(",") if n.strip()}
+
+
+def _names(ep: metadata.EntryPoint) -> set[str]:
+    """What ``AUGDIFF_LOAD_PLUGINS`` may call an entry point: its name or its distribution's."""
+    dist = getattr(ep, "dist", None)
+    return {ep.name} | ({dist.name} if dist is not None else set())
 
 
 def _wanted(ep: metadata.EntryPoint) -> bool:
     """``AUGDIFF_LOAD_PLUGINS=a,b`` keeps only those entry points; augdiff's own core modules always load."""
-    if ep.value.split(":")[0].split(".")[0] == "augdiff":
+    if _module_of(ep) == "augdiff":
         return True
-    allowed = os.environ.get(ENV_LOAD)
-    if allowed is None:
-        return True
-    names = {n.strip() for n in allowed.split(",") if n.strip()}
-    dist = getattr(ep, "dist", None)
-    return ep.name in names or (dist is not None and dist.name in names)
+    allowed = _allowed()
+    return allowed is None or bool(_names(ep) & allowed)
+
+
+def _debug() -> bool:
+    return bool(os.environ.get("AUGDIFF_DEBUG"))
+
+
+def _warn(message: str) -> None:
+    """A yellow warning, once per process (the registries are collected again by every command)."""
+    if message in _warned:
+        return
+    _warned.add(message)
+    _stderr.print(Text.assemble(("warning: ", "yellow"), message), highlight=False, soft_wrap=True)
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
 def load_plugins() -> None:
@@ -45,20 +76,27 @@ def load_plugins() -> None:
     if _loaded:
         return
     _loaded = True
-    for ep in sorted(metadata.entry_points(group=GROUP), key=lambda e: e.name):
+    entry_points = sorted(metadata.entry_points(group=GROUP), key=lambda e: e.name)
+    for ep in entry_points:
         if not _wanted(ep) or pm.get_plugin(ep.name) is not None:
             continue
         try:
             module = ep.load()
             pm.register(module, name=ep.name)
-        except Exception as exc:  # a broken third-party plugin must not take augdiff down with it
-            if os.environ.get("AUGDIFF_DEBUG"):
+        except KeyboardInterrupt:
+            raise
+        # A broken third-party plugin must not take augdiff down with it, not even with sys.exit at import.
+        except BaseException as exc:
+            if _debug():
                 raise
-            _stderr.print(
-                f"[yellow]warning:[/] skipping plugin '{ep.name}' ({ep.value}): {type(exc).__name__}: {exc}",
-                highlight=False,
-                soft_wrap=True,
-            )
+            _warn(f"skipping plugin '{ep.name}' ({ep.value}): {_failure(exc)}")
+    allowed = _allowed()
+    if allowed:
+        known: set[str] = set().union(*map(_names, entry_points))
+        for name in sorted(allowed - known):
+            plugins = ", ".join(sorted(ep.name for ep in entry_points if _module_of(ep) != "augdiff"))
+            _warn(f"{ENV_LOAD} names '{name}', but no installed plugin has that name; installed: "
+                  f"{plugins or 'none'}")
 
 
 def reload_plugins() -> None:
@@ -67,6 +105,7 @@ def reload_plugins() -> None:
     for name, _ in list(pm.list_name_plugin()):
         pm.unregister(name=name)
     _loaded = False
+    _warned.clear()
     load_plugins()
 
 
@@ -78,24 +117,48 @@ class Registered(Generic[T]):
 
 
 def _collect(hook_name: str) -> dict[str, Registered[Any]]:
+    """Everything registered through ``hook_name``; a plugin's mistakes are warnings naming it, never a crash."""
     load_plugins()
+    kind = hook_name.removeprefix("register_").rstrip("s")
     found: dict[str, Registered[Any]] = {}
-    hook = getattr(pm.hook, hook_name)
-    for impl in hook.get_hookimpls():
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
         plugin = impl.plugin_name
-
-        def register(obj: Any, _plugin: str = plugin) -> None:
-            name = obj.name
-            if name in found and found[name].plugin != _plugin:
-                kind = hook_name.removeprefix("register_").rstrip("s")
-                raise AugdiffError(
-                    f"{kind} '{name}' is registered by both plugin '{found[name].plugin}' and plugin "
-                    f"'{_plugin}': uninstall one, or choose with {ENV_LOAD}"
-                )
-            found[name] = Registered(name, obj, _plugin)
-
-        impl.function(register=register)
+        mine: list[Any] = []
+        if not _call(impl, plugin, hook_name, register=mine.append):
+            continue  # what a hook registered before it raised is dropped with it
+        for obj in mine:
+            name = getattr(obj, "name", None)
+            if not isinstance(name, str) or not name:
+                _problem(f"plugin '{plugin}' registered a {kind} without a name ({obj!r}); skipping it")
+            elif name in found:
+                first = found[name].plugin
+                by = "twice by plugin" if first == plugin else f"by both plugin '{first}' and plugin"
+                _problem(f"{kind} '{name}' is registered {by} '{plugin}'; keeping the one from '{first}' "
+                         f"(uninstall one, or choose with {ENV_LOAD})")
+            else:
+                found[name] = Registered(name, obj, plugin)
     return dict(sorted(found.items()))
+
+
+def _call(impl: Any, plugin: str, hook_name: str, **kwargs: Any) -> bool:
+    """Run one plugin's hook; if it raises (anything but Ctrl-C), warn naming the plugin and return False."""
+    try:
+        impl.function(**kwargs)
+        return True
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        if _debug():
+            raise
+        _warn(f"skipping plugin '{plugin}': its {hook_name} hook failed ({_failure(exc)})")
+        return False
+
+
+def _problem(message: str) -> None:
+    """An invalid registration: an error with AUGDIFF_DEBUG=1 (to find it), otherwise a warning."""
+    if _debug():
+        raise AugdiffError(message)
+    _warn(message)
 
 
 def generators() -> dict[str, Registered[Any]]:
@@ -131,5 +194,6 @@ def get_classifier(name: str) -> Any:
 
 def register_commands(app: Any) -> None:
     load_plugins()
-    pm.hook.register_commands(app=app)
+    for impl in pm.hook.register_commands.get_hookimpls():
+        _call(impl, impl.plugin_name, "register_commands", app=app)
 

@@ -1,7 +1,9 @@
 """The run store: ``RUNS/<dataset>/<generator>/<run-id>/run.json`` records what each command did.
 
 ``run.json`` is rewritten atomically at start (status ``running``) and at the end (``complete`` or ``failed``),
-so a crashed command is visible as such and never looks finished.
+so a crashed command is visible as such and never looks finished. A run holds ``.lock`` in its folder while it
+works (see :mod:`augdiff.locks`); a run whose process was killed is marked ``interrupted`` by the next run started
+next to it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import hashlib
 import json
 import os
 import platform
+import shutil
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -20,10 +24,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from augdiff import atomic
+from augdiff import atomic, locks
 
 ENV_RUNS = "AUGDIFF_RUNS_DIR"
 RUN_JSON = "run.json"
+LOCK_FILE = ".lock"
 _VERSIONED = ("augdiff", "torch", "torchvision", "timm", "albumentations", "numpy", "torchmetrics", "scikit-learn")
 
 
@@ -74,36 +79,80 @@ def start_run(
     data_fingerprint: str,
     run_id: str | None = None,
 ) -> Iterator[Run]:
-    """Open a run folder (reusing ``run_id`` when given, so re-running a fit resumes it) and track its status."""
+    """Open a run folder (reusing ``run_id`` when given, so re-running a fit resumes it) and track its status.
+
+    The run folder is locked for the whole block: a second process starting the same run gets a one-line error
+    naming the first, instead of both doing the work and overwriting each other's files.
+    """
     run_id = run_id or dt.datetime.now().strftime(f"{command}-%Y%m%d-%H%M%S-{os.getpid()}")
     directory = Path(root) / dataset / generator / run_id
     directory.mkdir(parents=True, exist_ok=True)
-    previous = _read(directory)
-    run = Run(
-        directory,
-        {
-            "command": command,
-            "argv": sys.argv,
-            "dataset": dataset,
-            "generator": generator,
-            "config": config,
-            "seed": seed,
-            "data_fingerprint": data_fingerprint,
-            "versions": versions(),
-            "started": _now(),
-            "attempts": int(previous.get("attempts", 0)) + 1,
-            "status": "running",
-        },
-    )
-    run.write()
-    t0 = time.perf_counter()
-    try:
-        yield run
-    except BaseException as exc:
-        run.update(status="failed", error=f"{type(exc).__name__}: {exc}", finished=_now(),
-                   seconds=round(time.perf_counter() - t0, 2))
-        raise
-    run.update(status="complete", finished=_now(), seconds=round(time.perf_counter() - t0, 2))
+    with locks.hold(directory / LOCK_FILE, f"run {directory}"):
+        # Holding the lock, nobody else writes here: temporaries are leftovers of a killed process.
+        remove_stale_temporaries(directory)
+        mark_interrupted(directory.parent)
+        previous = _read(directory)
+        run = Run(
+            directory,
+            {
+                "command": command,
+                "argv": sys.argv,
+                "dataset": dataset,
+                "generator": generator,
+                "config": config,
+                "seed": seed,
+                "data_fingerprint": data_fingerprint,
+                "versions": versions(),
+                "started": _now(),
+                "attempts": int(previous.get("attempts", 0)) + 1,
+                "status": "running",
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+            },
+        )
+        run.write()
+        t0 = time.perf_counter()
+        try:
+            yield run
+        except BaseException as exc:
+            run.update(status="failed", error=f"{type(exc).__name__}: {exc}", finished=_now(),
+                       seconds=round(time.perf_counter() - t0, 2))
+            raise
+        run.update(status="complete", finished=_now(), seconds=round(time.perf_counter() - t0, 2))
+
+
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Delete ``.*.tmp`` files and folders (atomic writes cut short) anywhere under a run folder we hold."""
+    removed = []
+    for tmp in sorted(Path(directory).rglob(".*.tmp"), key=lambda p: len(p.parts)):
+        if not tmp.exists() and not tmp.is_symlink():
+            continue  # inside a temporary folder removed just before
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
+
+
+def mark_interrupted(generator_dir: Path) -> list[Path]:
+    """Mark ``running`` runs in ``generator_dir`` as ``interrupted`` when their process is gone.
+
+    Gone means: no live lock (absent, or stale) and, for a record from this host, its ``pid`` no longer runs.
+    Records without a ``pid`` (written before runs were locked) are left alone: nothing tells whether they still run.
+    """
+    marked = []
+    for d in sorted(Path(generator_dir).glob("*/")):
+        rec = _read(d)
+        pid = rec.get("pid")
+        if rec.get("status") != "running" or not isinstance(pid, int) or locks.is_held(d / LOCK_FILE):
+            continue
+        if rec.get("host") == socket.gethostname() and locks.pid_alive(pid):
+            continue
+        rec.update(status="interrupted", error="the process stopped before the run finished (killed or crashed)")
+        atomic.write_json(d / RUN_JSON, rec)
+        marked.append(d)
+    return marked
 
 
 def _read(directory: Path) -> dict[str, Any]:

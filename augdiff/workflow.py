@@ -16,7 +16,8 @@ from augdiff import plugins
 from augdiff.data import load_dataset
 from augdiff.data.spec import DataOptions, Dataset
 from augdiff.errors import AugdiffError
-from augdiff.generator import GeneratedSet, Generator, write_generated_set
+from augdiff.generated_set import GeneratedSet, check_output, read_generated_set, write_chunked
+from augdiff.generator import Generator
 from augdiff.progress import NullReporter, Reporter
 from augdiff.runstore import config_hash, find_runs, runs_root, start_run
 from augdiff.seeding import derive_seed, seed_everything
@@ -36,9 +37,11 @@ class FitResult:
 class AugmentResult:
     generated: GeneratedSet
     out_dir: Path
-    run_dir: Path
+    run_dir: Path | None  # None when an identical, finished set was reused
     counts: dict[str, int]
     seconds: float
+    reused: bool = False
+    resumed_chunks: int = 0
 
 
 def load_data_for(
@@ -98,6 +101,7 @@ def augment(
     *,
     n: int,
     out: Path | None = None,
+    force: bool = False,
     profile: str,
     seed: int,
     runs_dir: Path | None = None,
@@ -105,40 +109,74 @@ def augment(
     overrides: dict[str, Any] | None = None,
     progress: Reporter = NullReporter(),
 ) -> AugmentResult:
-    """Generate ``n`` images with a fitted generator (fitting it first when no fit exists) and write the set."""
+    """Generate ``n`` images with a fitted generator (fitting it first when no fit exists) and write the set.
+
+    Every check that can fail is made before the fit and the sampling start. The set is written chunk by chunk,
+    so re-running the same command after a crash resumes from the finished chunks, and re-running it after it
+    finished reuses the set.
+    """
     if n <= 0:
         raise AugdiffError(f"--n {n}: the number of images must be positive")
+    overrides = dict(overrides or {})
+    steps = overrides.get("sample_steps")
+    if isinstance(steps, int) and not isinstance(steps, bool) and steps < 1:
+        raise AugdiffError(f"--steps {steps}: sampling needs at least one step")
     gen_cls = plugins.get_generator(generator)
     fit_cls = plugins.get_generator(gen_cls.fitted_under())
-    config = fit_cls.from_profile(profile, [], _fit_overrides(fit_cls, overrides)).config
-    ds = load_data_for(fit_cls, config, data, options)
+    fit_config = fit_cls.from_profile(profile, [], _fit_overrides(fit_cls, overrides)).config
+    ds = load_data_for(fit_cls, fit_config, data, options)
     class_index = None
     if cls is not None:
         if cls not in ds.classes:
             raise AugdiffError(f"--class {cls}: not a class of {data}; its classes: {', '.join(ds.classes)}")
         class_index = ds.classes.index(cls)
+    # The generating config, checked in full now rather than after a fit of up to an hour.
+    sampling_config = gen_cls.from_profile(profile, ds.classes, overrides).config
+    fingerprint = ds.fingerprint()
+    fit_run_id = _fit_run_id(profile, seed, fit_cls(fit_config, ds.classes).fit_config(), fingerprint)
+    request = {"generator": generator, "fit_run": fit_run_id, "config": sampling_config, "n": n,
+               "class": cls, "seed": seed}
+    key = config_hash(request)
+    root = runs_root(runs_dir)
+    out_dir = Path(out) if out is not None else generated_set_dir(root, data, generator, fit_run_id, n, key)
+    mode = check_output(out_dir, key, force=force, protect=[options.root] if options.root else [])
+    if mode == "reuse":
+        generated = read_generated_set(out_dir)
+        return AugmentResult(generated, out_dir, None, _hard_counts(generated.probs(), ds.classes), 0.0,
+                             reused=True)
+
     fitted = fit(generator, data, options, profile=profile, seed=seed, runs_dir=runs_dir,
                  overrides=overrides, progress=progress, dataset=ds)
     # A derived generator (add-pro) wraps its parent's fitted state with its own generation behaviour.
     model = fitted.generator if gen_cls is type(fitted.generator) else gen_cls.load(fitted.run_dir / MODEL_DIR)
-    for key, value in (overrides or {}).items():
-        if key not in model.config:
-            raise AugdiffError(f"--set {key}: generator '{generator}' has no option '{key}'")
-        model.config[key] = value
-    root = runs_root(runs_dir)
+    model.config.update(sampling_config)
     with start_run(
         root, dataset=data, generator=generator, command="augment", config=model.config, seed=seed,
         data_fingerprint=fitted.data_fingerprint,
     ) as run:
-        samples = model.generate(n, cls=class_index, seed=derive_seed(seed, "generate"), progress=progress)
-        out_dir = Path(out) if out is not None else run.directory / "samples"
-        extra = getattr(model, "extra_files", lambda s: {})(samples)
-        generated = write_generated_set(samples, out_dir, classes=model.classes, generator=generator, seed=seed,
-                                        extra_files=extra)
-        hard = np.argmax(samples.probs, axis=1)
-        counts = {c: int((hard == i).sum()) for i, c in enumerate(model.classes)}
-        run.update(n=n, out=str(out_dir), fit_run=str(fitted.run_dir), counts=counts)
-    return AugmentResult(generated, out_dir, run.directory, counts, float(run.record.get("seconds", 0.0)))
+        chunks = model.plan_chunks(n, cls=class_index, seed=derive_seed(seed, "generate"))
+        generated, resumed = write_chunked(
+            out_dir, key=key, request=request, chunks=chunks,
+            make=lambda chunk: model.generate_chunk(chunk, progress=progress),
+            classes=model.classes, generator=generator, seed=seed, chunk_files=model.extra_files,
+            summary_files=model.summary_files, progress=progress,
+        )
+        counts = _hard_counts(generated.probs(), model.classes)
+        run.update(n=n, out=str(out_dir), fit_run=str(fitted.run_dir), counts=counts, chunks=len(chunks),
+                   resumed_chunks=resumed)
+    return AugmentResult(generated, out_dir, run.directory, counts, float(run.record.get("seconds", 0.0)),
+                         resumed_chunks=resumed)
+
+
+def generated_set_dir(root: Path, data: str, generator: str, fit_run_id: str, n: int, key: str) -> Path:
+    """Where a set lives when no ``--out`` is given: ``RUNS/<data>/<generator>/sets/<fit run>-n<N>-<request>``."""
+    return root / data / generator / "sets" / f"{fit_run_id}-n{n}-{key}"
+
+
+def _hard_counts(probs: np.ndarray, classes: list[str]) -> dict[str, int]:
+    """Images per class by arg-max of the (possibly soft) label."""
+    hard = np.argmax(probs, axis=1)
+    return {c: int((hard == i).sum()) for i, c in enumerate(classes)}
 
 
 def _fit_overrides(fit_cls: type[Generator], overrides: dict[str, Any] | None) -> dict[str, Any]:

@@ -169,23 +169,118 @@ def test_hook_register_commands(fresh_plugins, runner) -> None:  # type: ignore[
     assert result.exit_code == 0 and "hello pathologist" in result.stdout
 
 
-def test_two_plugins_with_one_name_is_an_error_naming_both(fresh_plugins, runner) -> None:  # type: ignore[no-untyped-def]
-    class First:
-        @hookimpl
-        def register_generators(self, register):  # type: ignore[no-untyped-def]
-            register(Constant)
+def _plugin(**hooks):  # type: ignore[no-untyped-def]
+    """A plugin object whose hooks run the given functions (e.g. ``register_generators=lambda register: …``)."""
+    return type("Plugin", (), {name: hookimpl(staticmethod(fn)) for name, fn in hooks.items()})()
 
-    class Second:
-        @hookimpl
-        def register_generators(self, register):  # type: ignore[no-untyped-def]
-            register(Constant)
 
-    fresh_plugins.register(First(), "first-plugin")
-    fresh_plugins.register(Second(), "second-plugin")
+def _one_warning(output: str, *parts: str) -> None:
+    lines = [line for line in output.splitlines() if line.startswith("warning:")]
+    assert len(lines) == 1, output
+    assert all(p in lines[0] for p in parts), lines[0]
+    assert "Traceback" not in output
+
+
+def test_two_plugins_with_one_name_warn_naming_both_and_keep_the_first(fresh_plugins, runner) -> None:  # type: ignore[no-untyped-def]
+    class Other(Constant):
+        pass
+
+    fresh_plugins.register(_plugin(register_generators=lambda register: register(Constant)), "first-plugin")
+    fresh_plugins.register(_plugin(register_generators=lambda register: register(Other)), "second-plugin")
     result = runner.invoke(create_app(), ["list"])
-    assert result.exit_code == 2
-    assert "constant-test" in result.output and "first-plugin" in result.output
-    assert "second-plugin" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 0, result.output
+    _one_warning(result.output, "constant-test", "'first-plugin'", "'second-plugin'", "keeping")
+    assert plugins.get_generator("constant-test") is Constant
+    assert plugins.generators()["constant-test"].plugin == "first-plugin"
+
+
+def test_one_plugin_registering_a_name_twice_warns_and_keeps_the_first(fresh_plugins, runner) -> None:  # type: ignore[no-untyped-def]
+    class Other(Constant):
+        pass
+
+    def register_twice(register):  # type: ignore[no-untyped-def]
+        register(Constant)
+        register(Other)
+
+    fresh_plugins.register(_plugin(register_generators=register_twice), "twice-plugin")
+    result = runner.invoke(create_app(), ["list", "--json"])
+    assert result.exit_code == 0, result.output
+    _one_warning(result.stderr, "constant-test", "twice by plugin 'twice-plugin'")
+    assert plugins.get_generator("constant-test") is Constant
+
+
+def test_nameless_registration_warns_naming_the_plugin(fresh_plugins, runner) -> None:  # type: ignore[no-untyped-def]
+    class Nameless:
+        description = "no name attribute"
+
+    def register(register):  # type: ignore[no-untyped-def]
+        register(Nameless)
+        register(SimpleNamespace(name="", description="empty name"))
+        register(Constant)
+
+    fresh_plugins.register(_plugin(register_generators=register), "nameless-plugin")
+    result = runner.invoke(create_app(), ["list", "--json"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2 and all("plugin 'nameless-plugin'" in w and "without a name" in w for w in warnings)
+    names = {g["name"] for g in json.loads(result.stdout)["generators"]}
+    assert "constant-test" in names and "stain-jitter" in names and "" not in names
+
+
+@pytest.mark.parametrize("hook", ["register_generators", "register_datasets", "register_classifiers"])
+def test_raising_hook_warns_and_the_rest_works(hook: str, fresh_plugins, runner) -> None:  # type: ignore[no-untyped-def]
+    def broken(register):  # type: ignore[no-untyped-def]
+        register(Constant)  # dropped with the hook that raised
+        raise RuntimeError("plugin bug")
+
+    fresh_plugins.register(_plugin(**{hook: broken}), "raising-plugin")
+    result = runner.invoke(create_app(), ["list", "--json"])
+    assert result.exit_code == 0, result.output
+    _one_warning(result.stderr, "plugin 'raising-plugin'", hook, "RuntimeError: plugin bug")
+    inv = json.loads(result.stdout)
+    assert "constant-test" not in {g["name"] for g in inv["generators"]}
+    assert "stain-jitter" in {g["name"] for g in inv["generators"]}
+    assert "synth-histo" in {d["name"] for d in inv["datasets"]}
+
+
+def test_raising_command_hook_leaves_help_working(fresh_plugins, runner, capsys) -> None:  # type: ignore[no-untyped-def]
+    def broken(app):  # type: ignore[no-untyped-def]
+        raise SystemExit(5)
+
+    fresh_plugins.register(_plugin(register_commands=broken), "exiting-commands")
+    app = create_app()
+    _one_warning(capsys.readouterr().err, "plugin 'exiting-commands'", "register_commands", "sys.exit(5)")
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0 and "fit" in result.output
+
+
+def test_debug_reraises_a_raising_hook(fresh_plugins, runner, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def broken(register):  # type: ignore[no-untyped-def]
+        raise RuntimeError("plugin bug")
+
+    fresh_plugins.register(_plugin(register_generators=broken), "raising-plugin")
+    monkeypatch.setenv("AUGDIFF_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="plugin bug"):
+        plugins.generators()
+
+
+def test_plugin_calling_sys_exit_at_import_is_a_warning(fresh_plugins, runner, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    fresh_plugins.install(fake_distribution(
+        tmp_path / "site", "augdiff-quitter", {"quitter": "augdiff_quitter_test"},
+        {"augdiff_quitter_test": "import sys\nsys.exit('no GPU, giving up')\n"},
+    ))
+    plugins.reload_plugins()
+    _one_warning(capsys.readouterr().err, "skipping plugin 'quitter'", "sys.exit('no GPU, giving up')")
+    result = runner.invoke(create_app(), ["list", "--json"])
+    assert result.exit_code == 0
+    assert "stain-jitter" in {g["name"] for g in json.loads(result.stdout)["generators"]}
+
+
+def test_load_plugins_env_naming_no_plugin_warns(fresh_plugins, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv(plugins.ENV_LOAD, "stain-jitter,nonexistent")
+    plugins.reload_plugins()
+    _one_warning(capsys.readouterr().err, plugins.ENV_LOAD, "'nonexistent'", "no installed plugin", "stain-jitter")
+    assert list(plugins.generators()) == ["stain-jitter"]
 
 
 def test_broken_plugin_warns_and_is_skipped(fresh_plugins, runner, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

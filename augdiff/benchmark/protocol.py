@@ -38,6 +38,7 @@ from augdiff.data import load_dataset
 from augdiff.data.spec import DataOptions, Dataset
 from augdiff.errors import AugdiffError
 from augdiff.generator import GeneratedSet
+from augdiff.metrics import artefacts
 from augdiff.progress import NullReporter, Reporter
 from augdiff.runstore import config_hash, runs_root
 from augdiff.seeding import derive_seed
@@ -61,6 +62,18 @@ class BenchmarkOptions:
     force: bool = False
     runs_dir: Path | None = None
     metrics: list[str] | None = None  # generation-quality metrics; None: the profile's, []: none
+    budget: str = "steps"  # "steps": identical optimiser steps; "epochs": identical passes over the real split
+    synthetic_prob: float = 0.5  # epochs budget: chance that a drawn real image is replaced by a generated one
+    drop_artefacts: bool = False  # leave out generated images outside the real split's artefact range
+
+    def regime(self) -> dict[str, Any]:
+        """What, besides the classifier recipe, decides how every cell trains (part of each cell's key)."""
+        prob = self.synthetic_prob if self.budget == "epochs" else None
+        return {"budget": self.budget, "synthetic_prob": prob, "drop_artefacts": self.drop_artefacts}
+
+
+BUDGETS = ("steps", "epochs")
+DEFAULT_REGIME = {"budget": "steps", "synthetic_prob": None, "drop_artefacts": False}
 
 
 @dataclass
@@ -128,8 +141,17 @@ def _load_real(opts: BenchmarkOptions, config: ClassifierConfig) -> Dataset:
     return load_dataset(opts.data, DataOptions(**{**opts.data_options.__dict__, "size": size}))
 
 
-def _cell_path(out: Path, plan: mixer.SetPlan, k: int) -> Path:
-    return out / CELLS / plan.slug / f"seed{k}.json"
+def _cell_regime(opts: BenchmarkOptions, plan: mixer.SetPlan) -> dict[str, Any] | None:
+    """The regime a cell depends on: None for the default one, and for real-only sets (trained alike in every
+    regime, so their cells are shared by the benchmarks of all regimes in one output folder)."""
+    if plan.generator is None or opts.regime() == DEFAULT_REGIME:
+        return None
+    return opts.regime()
+
+
+def _cell_path(out: Path, plan: mixer.SetPlan, k: int, regime: dict[str, Any] | None) -> Path:
+    tag = "" if regime is None else "@" + "-".join(f"{k}={v}" for k, v in regime.items() if v not in (None, False))
+    return out / CELLS / f"{plan.slug}{tag}" / f"seed{k}.json"
 
 
 def _read_cell(path: Path, key: str) -> dict[str, Any] | None:
@@ -172,6 +194,31 @@ def estimate_seconds(config: ClassifierConfig, cells: int, calibration: dict[str
     return cells * per_cell
 
 
+def _budget_arguments(opts: BenchmarkOptions, training_set: mixer.TrainingSet) -> dict[str, Any]:
+    """The epochs budget draws over the real images (a set without real or generated ones trains as usual)."""
+    real = training_set.real_mask
+    if opts.budget != "epochs" or real.all() or not real.any():
+        return {}
+    return {"real": real, "synthetic_prob": opts.synthetic_prob}
+
+
+def artefact_table(generated: dict[str, GeneratedSet], dataset: Dataset) -> dict[str, Any]:
+    """Per generated set (and per progression level where it has levels): the share of flagged images."""
+    real = dataset.train.images
+    out: dict[str, Any] = {"threshold": artefacts.threshold(real),
+                           "real_flagged": float(artefacts.flags(real, real).mean()), "sets": {}}
+    for name, gen_set in generated.items():
+        images = mixer.resize_images(gen_set.images(), dataset.image_size)
+        flagged = artefacts.flags(images, real)
+        levels = [r.get("level_requested") for r in gen_set.records]
+        by_level = {}
+        if any(v is not None for v in levels):
+            lv = np.array([-1.0 if v is None else float(v) for v in levels])
+            by_level = {f"{v:g}": float(flagged[lv == v].mean()) for v in sorted(set(lv.tolist())) if v >= 0}
+        out["sets"][name] = {"n": len(images), "flagged": float(flagged.mean()), "by_level": by_level}
+    return out
+
+
 def _builder(config: ClassifierConfig, dataset: Dataset, pretrained: Path | None) -> Callable[[], Any]:
     size = dataset.image_size
     return lambda: build_classifier(config.classifier, len(dataset.classes), size, pretrained)
@@ -186,6 +233,10 @@ def run_benchmark(
     """Everything behind ``augdiff benchmark``; returns the report (also written to the output folder)."""
     if opts.seeds < 1:
         raise AugdiffError(f"--seeds {opts.seeds}: need at least one seed (3 or more for confidence intervals)")
+    if opts.budget not in BUDGETS:
+        raise AugdiffError(f"--budget {opts.budget}: choose one of {', '.join(BUDGETS)}")
+    if not 0.0 < opts.synthetic_prob < 1.0:
+        raise AugdiffError(f"--synthetic-prob {opts.synthetic_prob}: must lie strictly between 0 and 1")
     t_start = time.perf_counter()
     config = classifier_config(opts.profile, opts.classifier, opts.steps)
     metrics = default_metrics(opts.profile) if opts.metrics is None else opts.metrics
@@ -236,7 +287,7 @@ def run_benchmark(
             notes.append(note)
             plans.remove(plan)
             continue
-        training_set = mixer.build_set(plan, dataset.train, source)
+        training_set = mixer.build_set(plan, dataset.train, source, drop_artefacts=opts.drop_artefacts)
         training_set.write_manifest(out / "sets" / f"{plan.slug}.jsonl")
         sets[plan.name] = training_set
 
@@ -244,8 +295,10 @@ def run_benchmark(
     todo, cells = [], []
     for plan in plans:
         for k, seed_k in enumerate(seeds):
-            key = config_hash(config.to_dict(), sets[plan.name].fingerprint(), data_key, seed_k, pretrained_digest)
-            path = _cell_path(out, plan, k)
+            regime = _cell_regime(opts, plan)
+            key = config_hash(config.to_dict(), sets[plan.name].fingerprint(), data_key, seed_k, pretrained_digest,
+                              *([regime] if regime else []))
+            path = _cell_path(out, plan, k, regime)
             found = None if opts.force else _read_cell(path, key)
             if found is not None:
                 cells.append(Cell(plan.name, k, found, reused=True))
@@ -270,7 +323,7 @@ def run_benchmark(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the pretrained notes were reported once above
                 outcome = train_classifier(build, training_set.images, training_set.probs, dataset.val, config,
-                                           seed=seed_k)
+                                           seed=seed_k, **_budget_arguments(opts, training_set))
             test = evaluate(outcome.model, dataset.test, config)
             record = {
                 "key": key, "set": plan.name, "seed_index": k, "seed": seed_k, "test": test, "val": outcome.val,
@@ -293,5 +346,6 @@ def run_benchmark(
         seconds=time.perf_counter() - t_start,
     )
     report["generation"] = quality
+    report["artefacts"] = artefact_table(largest, dataset)
     report_mod.write_report(out, report, dataset=dataset, generated=largest)
     return BenchmarkResult(out, report, cells)

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from augdiff import atomic
 from augdiff.benchmark import generation
-from augdiff.benchmark.stats import CONFIDENCE, mean_ci, paired_difference
+from augdiff.benchmark.stats import CONFIDENCE, detectable_difference, mean_ci, paired_difference
 from augdiff.classify.metrics import METRICS
 from augdiff.mixer import BASELINE
 from augdiff.runstore import versions
@@ -60,12 +60,16 @@ def build_report(
         summary = {m: mean_ci([100 * t[m] for t in tests]).to_dict() for m in METRICS}
         diff = None
         if plan.name != BASELINE:
-            diff = {m: paired_difference([100 * t[m] for t in tests], [100 * b[m] for b in baseline]).to_dict()
-                    for m in METRICS}
+            diff = {}
+            for m in METRICS:
+                deltas = [100 * (t[m] - b[m]) for t, b in zip(tests, baseline, strict=True)]
+                diff[m] = {**paired_difference([100 * t[m] for t in tests], [100 * b[m] for b in baseline]).to_dict(),
+                           "detectable": detectable_difference(deltas)}
+        late = [r["best_step"] for r in results if r["best_step"] > 0.9 * r["optimizer_steps"]]
         rows.append({
             "name": plan.name, "recipe": plan.recipe.name, "generator": plan.generator,
             "description": plan.recipe.description, "composition": sets[plan.name].composition(),
-            "summary": summary, "vs_baseline": diff,
+            "summary": summary, "vs_baseline": diff, "late_best": len(late),
             "cells": [{k: r[k] for k in ("seed_index", "seed", "test", "val", "best_step", "optimizer_steps",
                                          "samples_seen", "seconds")} | {"reused": reused[(plan.name, i)]}
                       for i, r in enumerate(results)],
@@ -79,6 +83,7 @@ def build_report(
         "profile": opts.profile,
         "classifier": {**config.to_dict(), "parameters": params,
                        "pretrained": str(opts.pretrained) if opts.pretrained else None},
+        "regime": opts.regime(),
         "selection": SELECTION,
         "confidence": CONFIDENCE,
         "base_seed": opts.seed,
@@ -144,6 +149,7 @@ def render_markdown(report: dict[str, Any], sample_grids: list[str]) -> str:
         f"- classifier: `{c['classifier']}` ({c['parameters']:,} parameters, pretrained: {c['pretrained'] or 'no'}), "
         f"{c['steps']} optimiser steps × batch {c['batch_size']} for every set, AdamW lr {c['lr']} "
         f"(warm-up {c['warmup_steps']}, cosine), {c['precision']}",
+        f"- budget: {_budget_text(report.get('regime') or {}, c)}",
         f"- model selection: {report['selection']} on the real validation split; metrics on the real test split",
         f"- profile `{report['profile']}`, {k} seeds per set (base seed {report['base_seed']}), "
         f"{report['cells_trained']} cells trained and {report['cells_reused']} reused, wall time "
@@ -160,12 +166,61 @@ def render_markdown(report: dict[str, Any], sample_grids: list[str]) -> str:
         "![accuracy and F1 with 95% CI](chart.png)",
         "",
     ]
+    lines += _power_lines(report) + _convergence_lines(report)
     lines += generation.markdown(report.get("generation") or {})
+    lines += _artefact_lines(report.get("artefacts") or {})
     if sample_grids:
         lines += ["## Samples", ""] + [f"![{g}](samples/{g}.png)" for g in sample_grids] + [""]
     if report["notes"]:
         lines += ["## Notes", ""] + [f"- {n}" for n in report["notes"]] + [""]
     return "\n".join(lines)
+
+
+def _budget_text(regime: dict[str, Any], c: dict[str, Any]) -> str:
+    if regime.get("budget") == "epochs":
+        text = (f"epochs: every set makes the real-only baseline's passes over the real split ({c['steps']} steps); "
+                f"each drawn real image is replaced by a generated one with probability {regime['synthetic_prob']}")
+    else:
+        text = f"steps: {c['steps']} optimiser steps for every set, whatever its size"
+    if regime.get("drop_artefacts"):
+        text += "; generated images outside the real split's artefact range left out"
+    return text
+
+
+def _power_lines(report: dict[str, Any]) -> list[str]:
+    """For each comparison the seeds cannot tell from the baseline: the smallest difference they could detect."""
+    lines = []
+    for s in report["sets"]:
+        d = (s["vs_baseline"] or {}).get("accuracy")
+        if d and not d["excludes_zero"] and d.get("detectable") is not None:
+            lines.append(f"- `{s['name']}`: no accuracy difference detected; with {d['n']} paired seeds a true "
+                         f"difference of ±{d['detectable']:.1f} pp would be detected 80 % of the time")
+    if not lines:
+        return []
+    return ["## Power", "", "Intervals cover classifier seeds only (each generator fitted and sampled once).", "",
+            *lines, ""]
+
+
+def _convergence_lines(report: dict[str, Any]) -> list[str]:
+    late = [f"`{s['name']}` ({s['late_best']} of {len(s['cells'])} seeds)" for s in report["sets"] if s.get("late_best")]
+    if not late:
+        return []
+    return ["## Convergence", "", "Best validation checkpoint in the last 10 % of the budget (the set may still be "
+            "improving; a longer budget could change its row): " + ", ".join(late) + ".", ""]
+
+
+def _artefact_lines(art: dict[str, Any]) -> list[str]:
+    if not art.get("sets"):
+        return []
+    lines = ["## Artefacts", "",
+             f"Share of generated images with more green-dominant pixels (G > R + 10, G > B) than any real training "
+             f"image (threshold {100 * art['threshold']:.1f} % of pixels; real training images flagged: "
+             f"{100 * art['real_flagged']:.1f} %).", "", "| generated set | images | flagged | by level |",
+             "|---|---|---|---|"]
+    for name, row in art["sets"].items():
+        levels = ", ".join(f"{lv}: {100 * v:.0f} %" for lv, v in row["by_level"].items()) or "—"
+        lines.append(f"| {name} | {row['n']} | {100 * row['flagged']:.1f} % | {levels} |")
+    return [*lines, ""]
 
 
 # -- pictures ----------------------------------------------------------------------------------------------------

@@ -51,6 +51,16 @@ def mean_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> Interval
     return Interval(mean, mean - half, mean + half, int(x.size))
 
 
+def detectable_difference(values: Sequence[float], power: float = 0.8, confidence: float = CONFIDENCE) -> float | None:
+    """The smallest true mean difference a paired t test on these K differences would detect with ``power``:
+    (t_{1−α/2, K−1} + t_{power, K−1}) · s / √K, with s the observed spread. None with fewer than two values."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size < 2:
+        return None
+    df = x.size - 1
+    return float((stats.t.ppf(0.5 + confidence / 2, df) + stats.t.ppf(power, df)) * x.std(ddof=1) / math.sqrt(x.size))
+
+
 def paired_difference(values: Sequence[float], baseline: Sequence[float], confidence: float = CONFIDENCE) -> Interval:
     """CI of mean(values − baseline) over matched seeds."""
     a, b = np.asarray(values, dtype=np.float64), np.asarray(baseline, dtype=np.float64)

@@ -123,12 +123,26 @@ class TrainOutcome:
     seconds: float = 0.0
 
 
-def _batches(n: int, batch_size: int, steps: int, seed: int) -> list[np.ndarray]:
-    """Index batches for ``steps`` steps: consecutive seeded permutations, so every image is seen once per epoch
-    (an epoch may straddle two batches); the number of batches never depends on ``n``."""
+def _batches(
+    n: int, batch_size: int, steps: int, seed: int, *, real: np.ndarray | None = None, synthetic_prob: float = 0.0
+) -> list[np.ndarray]:
+    """Index batches for ``steps`` steps; the number of batches never depends on ``n``.
+
+    Without ``synthetic_prob`` (the *steps* budget) every image is drawn alike: consecutive seeded permutations,
+    so each is seen once per epoch. With it (the *epochs* budget, as in DA-Fusion and Diff-Mix) the permutations
+    run over the real images only (``real`` marks them; the same order a real-only set gets from this seed), and
+    each drawn real image is replaced with probability ``synthetic_prob`` by a uniformly drawn generated one:
+    every set makes the same passes over the real data and every real image keeps its share.
+    """
     rng = numpy_rng(seed, "order")
     needed = steps * batch_size
-    order = np.concatenate([rng.permutation(n) for _ in range(-(-needed // n))])
+    pool = np.arange(n) if real is None or not synthetic_prob else np.flatnonzero(real)
+    order = np.concatenate([pool[rng.permutation(len(pool))] for _ in range(-(-needed // len(pool)))])[:needed]
+    generated = np.flatnonzero(~real) if real is not None else np.empty(0, dtype=np.int64)
+    if synthetic_prob and len(generated):
+        swap_rng = numpy_rng(seed, "synthetic-replacement")
+        swap = swap_rng.random(needed) < synthetic_prob
+        order[swap] = generated[swap_rng.integers(0, len(generated), int(swap.sum()))]
     return [order[i * batch_size:(i + 1) * batch_size] for i in range(steps)]
 
 
@@ -140,16 +154,27 @@ def train_classifier(
     config: ClassifierConfig,
     *,
     seed: int,
+    real: np.ndarray | None = None,
+    synthetic_prob: float = 0.0,
     progress: Reporter = NullReporter(),
     description: str = "train",
 ) -> TrainOutcome:
-    """Build (seeded), train for exactly ``config.steps`` optimiser steps on soft targets, keep the best val."""
+    """Build (seeded), train for exactly ``config.steps`` optimiser steps on soft targets, keep the best val.
+
+    ``real`` (a boolean mask) and ``synthetic_prob`` select the epochs budget (see :func:`_batches`).
+    """
     if len(images) == 0:
         raise AugdiffError("the training set is empty: check --sets and the generated sets")
     if len(images) != len(probs):
         raise ValueError("one probability vector per image is required")
+    if not 0.0 <= synthetic_prob < 1.0:
+        raise AugdiffError(f"--synthetic-prob {synthetic_prob}: must be in [0, 1)")
+    if synthetic_prob and (real is None or not np.any(real)):
+        raise AugdiffError("--budget epochs: this training set has no real images to make passes over")
+    batches = _batches(len(images), config.batch_size, config.steps, seed,
+                       real=None if real is None else np.asarray(real, dtype=bool), synthetic_prob=synthetic_prob)
     with _threads(config.threads):
-        return _train(build_model, images, probs, val, config, seed=seed, progress=progress,
+        return _train(build_model, images, probs, val, config, batches, seed=seed, progress=progress,
                       description=description)
 
 
@@ -170,6 +195,7 @@ def _train(
     probs: np.ndarray,
     val: Split,
     config: ClassifierConfig,
+    batches: list[np.ndarray],
     *,
     seed: int,
     progress: Reporter,
@@ -194,7 +220,7 @@ def _train(
     running, since, seen = 0.0, 0, 0
     model.train()
     with progress.task(description, config.steps) as task:
-        for step, index in enumerate(_batches(len(images), config.batch_size, config.steps, seed), start=1):
+        for step, index in enumerate(batches, start=1):
             x = to_tensor(augment_batch(transform, images[index])).to(device)
             with _autocast(device, config.precision):
                 logits = model(x)

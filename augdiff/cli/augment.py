@@ -34,14 +34,21 @@ def register(app: typer.Typer) -> None:
     def augment(
         generator: Annotated[str, typer.Option("--generator", help="Generator name (see `augdiff list`).")],
         n: Annotated[int, typer.Option("--n", help="Number of images to generate.")] = 500,
-        out: Annotated[Path | None, typer.Option("--out", help="Output folder [default: inside the run].")] = None,
+        out: Annotated[
+            Path | None,
+            typer.Option("--out", help="Output folder: new, empty, or this command's earlier set "
+                                       "\\[default: in the runs folder]."),
+        ] = None,
+        force: Annotated[
+            bool, typer.Option("--force", help="Replace the augdiff set already at --out (never other files).")
+        ] = False,
         cls: Annotated[str | None, typer.Option("--class", help="Generate only this class.")] = None,
         steps: Annotated[int | None, typer.Option("--steps", help="Sampling steps (DDIM respacing).")] = None,
         data: Data = DEFAULT_DATA,
         data_root: DataRoot = None,
         crop: Crop = None,
         size: Size = None,
-        train_per_class: TrainPerClass = 500,
+        train_per_class: TrainPerClass = None,
         profile: Profile = DEFAULT_PROFILE,
         seed: Seed = 0,
         runs_dir: RunsDir = None,
@@ -53,13 +60,19 @@ def register(app: typer.Typer) -> None:
         if steps is not None:
             overrides["sample_steps"] = steps
         result = workflow.augment(
-            generator, data, data_options(data_root, seed, train_per_class, crop, size), n=n, out=out,
+            generator, data, data_options(data_root, seed, train_per_class, crop, size), n=n, out=out, force=force,
             profile=profile, seed=seed, runs_dir=runs_dir, cls=cls, overrides=overrides,
             progress=reporter(not json_),
         )
         summary = {"generator": generator, "out": str(result.out_dir), "n": len(result.generated),
-                   "counts": result.counts, "run_dir": str(result.run_dir), "seconds": result.seconds}
+                   "counts": result.counts, "run_dir": str(result.run_dir) if result.run_dir else None,
+                   "seconds": result.seconds, "reused": result.reused, "resumed_chunks": result.resumed_chunks}
         if json_:
             emit_json(summary)
+        elif result.reused:
+            console.print(f"[green]already generated[/] {len(result.generated)} images in {result.out_dir} "
+                          f"{result.counts} (--force to generate again)", highlight=False)
         else:
-            console.print(f"[green]wrote[/] {len(result.generated)} images to {result.out_dir} {result.counts}")
+            resumed = f" (resumed: {result.resumed_chunks} chunks were already done)" if result.resumed_chunks else ""
+            console.print(f"[green]wrote[/] {len(result.generated)} images to {result.out_dir} {result.counts}"
+                          f"{resumed}", highlight=False)

@@ -39,25 +39,34 @@ def register(app: typer.Typer) -> None:
         data_root: DataRoot = None,
         crop: Crop = None,
         size: Size = None,
-        train_per_class: TrainPerClass = 500,
+        train_per_class: TrainPerClass = None,
         classifier: Annotated[str | None, typer.Option(
-            "--classifier", help="Registered classifier or any timm name [default: the profile's; vit_base for "
+            "--classifier", help="Registered classifier or any timm name \\[default: the profile's; vit_base for "
             "paper, as in the ADD paper]")] = None,
         generators: Annotated[str | None, typer.Option(
-            "--generators", help="Comma-separated generators [default: all installed].")] = None,
+            "--generators", help="Comma-separated generators \\[default: all installed].")] = None,
         sets: Annotated[str | None, typer.Option(
             "--sets", help="Comma-separated set recipes: real, synthetic, mixed, aug-5000, progressive "
-            "[default: all that apply]; the real baseline is always included.")] = None,
+            "\\[default: all that apply]; the real baseline is always included.")] = None,
         seeds: Annotated[int, typer.Option("--seeds", help="Classifier seeds per set (the same for every set).")] = 3,
         steps: Annotated[int | None, typer.Option(
             "--steps", help="Override the profile's optimiser-step budget (identical for every set).")] = None,
         pretrained: Annotated[Path | None, typer.Option(
             "--pretrained", help="Local state-dict file to initialise the classifier from.")] = None,
         out: Annotated[Path | None, typer.Option(
-            "--out", help="Output folder [default: RUNS/<data>/benchmark/<profile>-s<seed>-<hash>].")] = None,
+            "--out", help="Output folder \\[default: RUNS/<data>/benchmark/<profile>-s<seed>-<hash>].")] = None,
         metrics: Annotated[str | None, typer.Option(
             "--metrics", help="Generation-quality metrics for the Table 1 section, comma-separated, or 'none' "
-            "[default: the profile's: smoke domain_fd; cpu fid,kid,domain_fd,memorisation; paper all].")] = None,
+            "\\[default: the profile's: smoke domain_fd; cpu fid,kid,domain_fd,memorisation; paper all].")] = None,
+        budget: Annotated[str, typer.Option(
+            "--budget", help="steps: identical optimiser steps for every set; epochs: identical passes over the real "
+            "split, generated images entering by replacement (see docs/benchmark.md).")] = "steps",
+        synthetic_prob: Annotated[float, typer.Option(
+            "--synthetic-prob", help="With --budget epochs: probability that a drawn real image is replaced by a "
+            "generated one.")] = 0.5,
+        drop_artefacts: Annotated[bool, typer.Option(
+            "--drop-artefacts", help="Leave out generated images with more green-dominant pixels than any real "
+            "training image.")] = False,
         force: Annotated[bool, typer.Option("--force", help="Retrain every cell instead of reusing finished ones.")] = False,
         profile: Profile = DEFAULT_PROFILE,
         seed: Seed = 0,
@@ -73,7 +82,8 @@ def register(app: typer.Typer) -> None:
             data=data, data_options=data_options(data_root, seed, train_per_class, crop, size), profile=profile,
             classifier=classifier, generators=_names(generators), sets=_names(sets), seeds=seeds, seed=seed,
             steps=steps, pretrained=pretrained, out=out, force=force, runs_dir=runs_dir,
-            metrics=[] if metrics == "none" else _names(metrics),
+            metrics=[] if metrics == "none" else _names(metrics), budget=budget, synthetic_prob=synthetic_prob,
+            drop_artefacts=drop_artefacts,
         )
         result = run_benchmark(opts, progress=reporter(not json_),
                                announce=lambda msg: err_console.print(msg, highlight=False))

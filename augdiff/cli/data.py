@@ -7,15 +7,14 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from augdiff.cli.options import (
     DEFAULT_DATA,
-    DEFAULT_PROFILE,
     Crop,
     Data,
     DataRoot,
     Json,
-    Profile,
     Seed,
     Size,
     TrainPerClass,
@@ -24,6 +23,7 @@ from augdiff.cli.options import (
     emit_json,
 )
 from augdiff.data import info as data_info
+from augdiff.data.splits import AUTO_RULE
 
 data_app = typer.Typer(
     help="Inspect datasets: counts, sizes, fingerprint, and a preview grid.", no_args_is_help=True
@@ -39,13 +39,14 @@ def info(
     data_root: DataRoot = None,
     json_: Json = False,
     seed: Seed = 0,
-    profile: Profile = DEFAULT_PROFILE,  # accepted like everywhere; a dataset has no profile
     crop: Crop = None,
     size: Size = None,
-    train_per_class: TrainPerClass = 500,
+    train_per_class: TrainPerClass = None,
 ) -> None:
     """Images per class per split, image size, content fingerprint and loader notes."""
     result = data_info.dataset_info(data, data_options(data_root, seed, train_per_class, crop, size))
+    result["train_per_class"] = "auto" if train_per_class is None else train_per_class
+    result["split_rule"] = _split_rule(train_per_class)
     if json_:
         emit_json(result)
         return
@@ -54,16 +55,18 @@ def info(
     )
     table.add_column("split")
     for cls in result["classes"]:
-        table.add_column(cls, justify="right")
+        table.add_column(Text(cls), justify="right")  # a class folder's name, not Rich markup
     for split, counts in result["splits"].items():
         table.add_row(split, *(str(counts[c]) for c in result["classes"]))
     console.print(table)
     console.print(f"fingerprint {result['fingerprint']}")
+    drawn = ", ".join(f"{c} {n}" for c, n in result["splits"]["train"].items())
+    console.print(f"train per class: {result['split_rule']}; drawn here: {drawn}", highlight=False, markup=False)
     if "stage_mean" in result:
         means = ", ".join(f"{c} {m:.2f}" for c, m in result["stage_mean"].items())
         console.print(f"mean ground-truth stage (train): {means}")
     for note in result["notes"]:
-        console.print(f"note: {note}", highlight=False)
+        console.print(f"note: {note}", highlight=False, markup=False)
 
 
 @data_app.command("preview")
@@ -74,10 +77,9 @@ def preview(
     per_class: PerClass = 8,
     json_: Json = False,
     seed: Seed = 0,
-    profile: Profile = DEFAULT_PROFILE,
     crop: Crop = None,
     size: Size = None,
-    train_per_class: TrainPerClass = 500,
+    train_per_class: TrainPerClass = None,
 ) -> None:
     """Write a PNG grid of training images, one row per class."""
     result = data_info.write_preview(
@@ -88,7 +90,17 @@ def preview(
         return
     console.print(f"wrote {result['out']} ({len(result['rows'])} rows x {per_class})")
     for note in result["notes"]:
-        console.print(f"note: {note}", highlight=False)
+        console.print(f"note: {note}", highlight=False, markup=False)
+
+
+def _split_rule(train_per_class: int | None) -> str:
+    """How the training images per class were chosen, in words (the counts themselves are in the table)."""
+    if train_per_class is None:
+        return AUTO_RULE
+    return (
+        f"{train_per_class} (--train-per-class), the rest val:test = 1:2; a dataset's own train/val/test split "
+        f"is kept, its training part capped at {train_per_class}"
+    )
 
 
 def register(app: typer.Typer) -> None:

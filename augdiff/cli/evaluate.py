@@ -38,16 +38,17 @@ def register(app: typer.Typer) -> None:
         ] = None,
         real: Annotated[Path | None, typer.Option("--real", help="Folder of real images (instead of --generator).")] = None,
         fake: Annotated[Path | None, typer.Option("--fake", help="Folder of generated images, with --real.")] = None,
-        n: Annotated[int | None, typer.Option("--n", help="Images to generate [default: 500 per class].")] = None,
+        n: Annotated[int | None, typer.Option("--n", help="Images to generate \\[default: 500 per class].")] = None,
         n_real: Annotated[
             int | None, typer.Option("--n-real", help="Use a seeded random subset of this many real images.")
         ] = None,
         metrics: Annotated[
-            str | None, typer.Option("--metrics", help="Comma-separated subset [default: all; see docs/metrics.md].")
+            str | None, typer.Option("--metrics", help="Comma-separated subset \\[default: all; see docs/metrics.md].")
         ] = None,
         inception: Annotated[
-            Path | None, typer.Option("--inception", help="Inception TorchScript file [default: $AUGDIFF_INCEPTION, "
-                                                          "else the one bundled by augdiff[fid]].")
+            Path | None, typer.Option("--inception", help="Inception TorchScript file; TorchScript is code, so only "
+                                      "pass files you trust \\[default: $AUGDIFF_INCEPTION, else the one bundled "
+                                      "by augdiff\\[fid]].")
         ] = None,
         lpips_backbone: Annotated[
             Path | None, typer.Option("--lpips-backbone", help="torchvision ImageNet weights of the LPIPS trunk.")
@@ -61,7 +62,7 @@ def register(app: typer.Typer) -> None:
         data_root: DataRoot = None,
         crop: Crop = None,
         size: Size = None,
-        train_per_class: TrainPerClass = 500,
+        train_per_class: TrainPerClass = None,
         profile: Profile = DEFAULT_PROFILE,
         seed: Seed = 0,
         runs_dir: RunsDir = None,

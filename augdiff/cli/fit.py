@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         data_root: DataRoot = None,
         crop: Crop = None,
         size: Size = None,
-        train_per_class: TrainPerClass = 500,
+        train_per_class: TrainPerClass = None,
         profile: Profile = DEFAULT_PROFILE,
         seed: Seed = 0,
         runs_dir: RunsDir = None,

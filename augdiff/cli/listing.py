@@ -6,7 +6,8 @@ import typer
 from rich.table import Table
 
 from augdiff import plugins
-from augdiff.cli.options import DEFAULT_PROFILE, Json, Profile, Seed, console, emit_json
+from augdiff.cli.options import DEFAULT_PROFILE, Json, Profile, console, emit_json
+from augdiff.errors import AugdiffError
 
 
 def inventory(profile: str) -> dict[str, list[dict[str, object]]]:
@@ -27,9 +28,13 @@ def inventory(profile: str) -> dict[str, list[dict[str, object]]]:
 
 def register(app: typer.Typer) -> None:
     @app.command("list")
-    def list_(json_: Json = False, profile: Profile = DEFAULT_PROFILE, seed: Seed = 0) -> None:
+    def list_(json_: Json = False, profile: Profile = DEFAULT_PROFILE) -> None:
         """List generators, datasets and classifiers with the plugin each came from."""
         inv = inventory(profile)
+        known = sorted({p for g in inv["generators"] for p in g["profiles"]})  # type: ignore[attr-defined]
+        if known and profile not in known:
+            raise AugdiffError(f"--profile {profile}: no installed generator has this profile; choose one of "
+                               f"{', '.join(known)}")
         if json_:
             emit_json(inv)
             return

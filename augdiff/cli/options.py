@@ -23,17 +23,23 @@ Profile = Annotated[
 Json = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object on stdout.")]
 RunsDir = Annotated[
     Path | None,
-    typer.Option("--runs-dir", envvar="AUGDIFF_RUNS_DIR", help="Where runs are stored [default: ./runs]."),
+    typer.Option("--runs-dir", envvar="AUGDIFF_RUNS_DIR", help="Where runs are stored \\[default: ./runs]."),
 ]
 Data = Annotated[str, typer.Option("--data", help="Dataset name (see `augdiff list`).")]
 DataRoot = Annotated[
     Path | None,
-    typer.Option("--data-root", help="Folder holding the dataset [default: $AUGDIFF_DATA_ROOT/<name>]."),
+    typer.Option("--data-root", help="Folder holding the dataset \\[default: $AUGDIFF_DATA_ROOT/<name>]."),
 ]
 Crop = Annotated[int | None, typer.Option("--crop", help="Centre-crop to this many pixels first (32 = DDPM-PCam).")]
 Size = Annotated[int | None, typer.Option("--size", help="Resize to this square size after cropping.")]
 TrainPerClass = Annotated[
-    int, typer.Option("--train-per-class", help="Training images per class; the rest splits val:test = 1:2.")
+    int | None,
+    typer.Option(
+        "--train-per-class",
+        help="Training images per class; the rest splits val:test = 1:2. \\[default: auto: 70 % of the smallest "
+        "class, at most 500; a dataset's own train/val/test split is kept, its training part capped at 500]",
+        show_default=False,
+    ),
 ]
 Set = Annotated[
     list[str] | None,
@@ -45,8 +51,9 @@ DEFAULT_DATA = "synth-histo"
 
 
 def data_options(
-    root: Path | None, seed: int, train_per_class: int, crop: int | None, size: int | None
+    root: Path | None, seed: int, train_per_class: int | None, crop: int | None, size: int | None
 ) -> DataOptions:
+    """``train_per_class`` None is auto (``augdiff.data.splits.AUTO_RULE``)."""
     return DataOptions(root=root, seed=seed, train_per_class=train_per_class, crop=crop, size=size)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from augdiff.data import imageio, splits, transforms
 from augdiff.data.assemble import build_dataset, concat_splits
+from augdiff.data.imageio import printable
 from augdiff.data.spec import SPLITS, DataOptions, Dataset
 from augdiff.errors import AugdiffError
 
@@ -21,24 +22,50 @@ def _subdirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _scan_class(folder: Path) -> tuple[list[Path], list[Path]]:
-    """(image files, skipped files) under one class folder, recursively, in a stable order."""
-    images, skipped = [], []
-    for p in sorted(folder.rglob("*")):
-        if not p.is_file():
+def _hidden_subdirs(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith("."))
+
+
+def _scan_class(folder: Path) -> tuple[list[Path], list[Path], list[str]]:
+    """(image files, skipped files, notes) under one class folder, recursively, in a stable order.
+
+    Symlinked folders are followed (``rglob`` silently does not); a folder reached twice (a link loop, or two
+    links to one folder) is read once, so no image is counted twice.
+    """
+    images, skipped, notes = [], [], []
+    seen: dict[str, str] = {}
+
+    def unreadable(exc: OSError) -> None:
+        notes.append(f"skipped {printable(exc.filename)}: cannot list it ({exc.strerror})")
+
+    for top, dirs, files in os.walk(folder, onerror=unreadable, followlinks=True):
+        dirs.sort()
+        real = os.path.realpath(top)
+        if real in seen:
+            dirs[:] = []
+            notes.append(f"skipped {printable(top)}: the same folder as {printable(seen[real])}, already read")
             continue
-        hidden = any(part.startswith(".") for part in p.relative_to(folder).parts)
-        (images if imageio.is_image_file(p) and not hidden else skipped).append(p)
-    return images, skipped
+        seen[real] = top
+        for name in files:
+            p = Path(top) / name
+            hidden = any(part.startswith(".") for part in p.relative_to(folder).parts)
+            (images if p.is_file() and imageio.is_image_file(p) and not hidden else skipped).append(p)
+    return sorted(images), sorted(skipped), notes
 
 
 def _classes_in(folder: Path) -> list[str]:
     names = [p.name for p in _subdirs(folder)]
+    for name in names:
+        if not name.isprintable():  # it would end up in tables, file names and manifests
+            raise AugdiffError(
+                f"{printable(folder / name)}: this class folder's name has control characters; rename it"
+            )
     if not names:
-        raise AugdiffError(f"{folder}: no class folders found; expected {LAYOUT}")
+        raise AugdiffError(f"{printable(folder)}: no class folders found; expected {LAYOUT}")
     if len(names) == 1:
         raise AugdiffError(
-            f"{folder}: only one class folder ('{names[0]}'); augdiff needs at least two classes ({LAYOUT})"
+            f"{printable(folder)}: only one class folder ('{names[0]}'); augdiff needs at least two classes "
+            f"({LAYOUT})"
         )
     return names
 
@@ -49,13 +76,13 @@ def load_folder(
     transforms.check_options(options)
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise AugdiffError(f"--data-root {root}: no such folder; expected {LAYOUT}")
+        raise AugdiffError(f"--data-root {printable(root)}: no such folder; expected {LAYOUT}")
     found = {SPLIT_ALIASES[p.name.lower()]: p for p in _subdirs(root) if p.name.lower() in SPLIT_ALIASES}
     official = bool(found)
     if official and set(found) != set(SPLITS):
         missing = ", ".join(s for s in SPLITS if s not in found)
         raise AugdiffError(
-            f"{root}: has {', '.join(sorted(found))} but no {missing} folder; expected {LAYOUT}"
+            f"{printable(root)}: has {', '.join(sorted(found))} but no {missing} folder; expected {LAYOUT}"
         )
     split_dirs = {s: found[s] for s in SPLITS} if official else {"all": root}
 
@@ -65,12 +92,13 @@ def load_folder(
         here = _classes_in(folder)
         if here != classes:
             raise AugdiffError(
-                f"{folder}: class folders {', '.join(here)} differ from {', '.join(classes)} in {first}; "
+                f"{printable(folder)}: class folders {', '.join(here)} differ from {', '.join(classes)} in "
+                f"{printable(first)}; "
                 "every split needs the same class folders"
             )
     if expected is not None and sorted(expected) != classes:
         raise AugdiffError(
-            f"{root}: --data {name} expects class folders {', '.join(sorted(expected))}, found "
+            f"{printable(root)}: --data {name} expects class folders {', '.join(sorted(expected))}, found "
             f"{', '.join(classes)}; rename the folders"
         )
 
@@ -78,21 +106,26 @@ def load_folder(
     labels: list[int] = []
     groups: list[str] = []
     skipped: list[Path] = []
+    notes: list[str] = []
     for split, folder in split_dirs.items():
+        hidden = _hidden_subdirs(folder)
+        if hidden:
+            notes.append(f"skipped hidden folder(s) {', '.join(printable(h) for h in hidden)} in "
+                         f"{printable(folder)}: names starting with '.' are not classes")
         for label, cls in enumerate(classes):
-            images, other = _scan_class(folder / cls)
+            images, other, scan_notes = _scan_class(folder / cls)
             skipped += other
+            notes += scan_notes
             if not images:
                 raise AugdiffError(
-                    f"{folder / cls}: no images ({' '.join(imageio.IMAGE_EXTS)}) in this class folder; "
+                    f"{printable(folder / cls)}: no images ({' '.join(imageio.IMAGE_EXTS)}) in this class folder; "
                     "add images or remove the folder"
                 )
             files += images
             labels += [label] * len(images)
             groups += [split] * len(images)
-    notes: list[str] = []
     if skipped:
-        notes.append(f"skipped {len(skipped)} non-image file(s), e.g. {skipped[0].relative_to(root)}")
+        notes.append(f"skipped {len(skipped)} non-image file(s), e.g. {printable(skipped[0].relative_to(root))}")
 
     label_arr = np.asarray(labels, dtype=np.int64)
     group_arr = np.asarray(groups)

@@ -22,6 +22,23 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTS
 
 
+def printable(value: object) -> str:
+    """``value`` as text safe for a terminal: control and other unprintable characters escaped as in ``repr``.
+
+    A folder name holding an escape sequence would otherwise recolour or rewrite the user's terminal.
+    """
+    text = str(value)
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _too_large(path: Path, size: str = "") -> AugdiffError:
+    return AugdiffError(
+        f"{printable(path)}: the image{size} is larger than PIL's decompression-bomb limit of "
+        f"{Image.MAX_IMAGE_PIXELS:,} pixels (a whole-slide image?); crop it into patches, or move it out of the "
+        "data folder"
+    )
+
+
 @dataclass
 class ReadLog:
     """Conversions made while reading, reported once per dataset rather than once per image."""
@@ -70,10 +87,15 @@ def read_image(path: Path) -> tuple[np.ndarray, str | None]:
     """One image as uint8 (H, W, 3) and the kind of conversion applied (None if it already was 8-bit RGB)."""
     try:
         with Image.open(path) as img:
+            # PIL only warns between the limit and twice it, and would decode the whole image into memory.
+            if Image.MAX_IMAGE_PIXELS and img.width * img.height > Image.MAX_IMAGE_PIXELS:
+                raise _too_large(path, f" ({img.width}x{img.height} pixels)")
             img.load()
             return _to_rgb(img)
+    except Image.DecompressionBombError:
+        raise _too_large(path) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise AugdiffError(f"{path}: cannot read this image ({exc}); replace or delete the file") from None
+        raise AugdiffError(f"{printable(path)}: cannot read this image ({exc}); replace or delete the file") from None
 
 
 def read_images(paths: list[Path], log: ReadLog) -> list[np.ndarray]:
@@ -82,6 +104,7 @@ def read_images(paths: list[Path], log: ReadLog) -> list[np.ndarray]:
     # silence it once around the whole pool, since warning filters are process-global, not per thread.
     with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=4) as pool:
         warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # read_image raises its own error
         results = list(pool.map(read_image, paths))
     for _, kind in results:
         if kind is not None:

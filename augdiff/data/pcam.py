@@ -20,6 +20,7 @@ import numpy as np
 
 from augdiff.data import imageio, splits, transforms
 from augdiff.data.assemble import build_dataset, concat_splits
+from augdiff.data.imageio import printable
 from augdiff.data.spec import SPLITS, DataOptions, Dataset
 from augdiff.errors import AugdiffError
 
@@ -130,6 +131,13 @@ def _kaggle_labels(path: Path) -> tuple[list[str], np.ndarray]:
         raise AugdiffError(f"{path}: labels must be 0 or 1 ({exc})") from None
     if set(np.unique(labels)) - {0, 1}:
         raise AugdiffError(f"{path}: labels must be 0 (normal) or 1 (tumor)")
+    for row, (name, _) in enumerate(rows, start=2):
+        # An id names a file in train/: a path ("../../x", "/etc/x") would read outside the data root.
+        if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+            raise AugdiffError(
+                f"{printable(path)}: line {row}: id {name!r} is not a plain file name; Kaggle ids "
+                "name files train/<id>.tif, so fix or remove that row"
+            )
     return [i for i, _ in rows], labels
 
 
@@ -146,7 +154,9 @@ def load_kaggle(root: Path, options: DataOptions) -> Dataset:
     paths = [root / "train" / f"{names[i]}.tif" for i in keep]
     for p in paths:
         if not p.is_file():
-            raise AugdiffError(f"{p}: listed in train_labels.csv but missing; restore it or remove its row")
+            raise AugdiffError(
+                f"{printable(p)}: listed in train_labels.csv but missing; restore it or remove its row"
+            )
     log = imageio.ReadLog()
     pixels = imageio.read_images(paths, log)
     notes += log.notes()

@@ -10,6 +10,25 @@ from pathlib import Path
 import numpy as np
 
 SPLITS = ("train", "val", "test")
+TRAIN_CAP = 500  # the ADD paper's training images per class
+
+
+class AutoTrainPerClass(int):
+    """``--train-per-class`` left to the rule. It *is* the cap (an ``int``), so every loader that reads the budget
+    as a number (PCam, synth-histo, official folder splits) loads what it always did, and run ids and benchmark
+    keys stay unchanged; only :func:`split_per_class` on a flat pool recognises it and applies the 70 % rule."""
+
+    def __repr__(self) -> str:
+        return f"AutoTrainPerClass({int(self)})"
+
+    __str__ = int.__repr__  # f-strings and messages show the number, as for a plain int
+
+
+AUTO = AutoTrainPerClass(TRAIN_CAP)
+
+
+def is_auto(train_per_class: int | None) -> bool:
+    return train_per_class is None or isinstance(train_per_class, AutoTrainPerClass)
 
 
 @dataclass(frozen=True)
@@ -18,13 +37,31 @@ class DataOptions:
 
     root: Path | None = None
     seed: int = 0
-    train_per_class: int = 500  # the ADD paper's protocol: 500 per class train, the rest val:test = 1:2
+    # None = auto (``augdiff.data.splits.AUTO_RULE``): 70 % of a flat pool's smallest class, at most 500; a
+    # number is taken as given (the ADD paper's protocol is 500 per class, the rest val:test = 1:2).
+    train_per_class: int | None = None
     crop: int | None = None  # centre crop in pixels (32 reproduces DDPM-PCam), applied before resize
     size: int | None = None  # final square size in pixels
 
+    def __post_init__(self) -> None:
+        # Stored as the cap-valued marker, not None: loaders read the budget as a number (see AutoTrainPerClass).
+        if self.train_per_class is None:
+            object.__setattr__(self, "train_per_class", AUTO)
+
+    @property
+    def auto_train_per_class(self) -> bool:
+        return is_auto(self.train_per_class)
+
     def record(self) -> dict[str, object]:
-        """JSON-ready form for run.json and reports."""
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
+        """JSON-ready form for run.json and reports.
+
+        Auto records its cap (500), exactly what the former default recorded, so run records and benchmark
+        folders of datasets with their own splits keep their keys; the counts drawn are in the split counts.
+        """
+        return {
+            k: (str(v) if isinstance(v, Path) else int(v) if k == "train_per_class" and v is not None else v)
+            for k, v in self.__dict__.items()
+        }
 
 
 @dataclass

@@ -55,6 +55,12 @@ def _nearest(known: dict[int, float], target: float) -> int:
     return min(candidates, key=lambda d: (abs(known[d] - target), d))
 
 
+def spread_depth(target: float, num_depths: int) -> int:
+    """The paper's i = t/T: the depth index proportional to ``target`` (used where Eq. 9 is undefined)."""
+    top = num_depths - 1
+    return min(top, max(0, round(target * top)))
+
+
 def search_depths(
     measure: MeasureFn,
     num_sources: int,
@@ -63,18 +69,33 @@ def search_depths(
     *,
     tol: float = 0.025,
     max_rounds: int = 6,
+    undefined: np.ndarray | None = None,
 ) -> DepthChoice:
     """Find, for every source and target, a depth index whose decoded output's label is within ``tol``.
 
     ``measure`` must already know each source's full translation (depth ``num_depths - 1``, label 1).
-    Sources whose labels are undefined (NaN: source and translation indistinguishable) get depths spread in
-    proportion to the target, the paper's i = t/T.
+    Sources whose labels are undefined (NaN anywhere: source and translation indistinguishable), or marked in
+    ``undefined`` up front, get depths spread in proportion to the target, the paper's i = t/T; their labels are
+    NaN. Every returned depth has been passed to ``measure`` (or is the full translation), so a caller whose
+    ``measure`` decodes holds every image it is asked for; achieved labels are the measured ones.
     """
     targets = [float(t) for t in targets]
+    if any(not 0.0 < t <= 1.0 for t in targets):
+        raise ValueError(f"targets must lie in (0, 1], got {targets}")
     top = num_depths - 1
     known: list[dict[int, float]] = [{-1: 0.0, top: 1.0} for _ in range(num_sources)]
-    undefined = np.zeros(num_sources, dtype=bool)
+    undefined = np.zeros(num_sources, dtype=bool) if undefined is None else np.array(undefined, dtype=bool)
     probes = rounds = 0
+
+    def record(pairs: list[tuple[int, int]]) -> None:
+        nonlocal probes
+        labels = measure(pairs)
+        probes += len(pairs)
+        for (s, d), value in zip(pairs, labels, strict=True):
+            if np.isnan(value):
+                undefined[s] = True
+            known[s][d] = float(value)
+
     for rounds in range(1, max_rounds + 1):
         wanted: dict[tuple[int, int], None] = {}
         for s in range(num_sources):
@@ -90,19 +111,18 @@ def search_depths(
                     wanted[(s, 0)] = None  # the shallowest real depth is still a candidate
         if not wanted:
             break
-        pairs = list(wanted)
-        labels = measure(pairs)
-        probes += len(pairs)
-        for (s, d), value in zip(pairs, labels, strict=True):
-            if np.isnan(value):
-                undefined[s] = True
-            known[s][d] = float(value)
+        record(list(wanted))
+    # Undefined sources take the spread depths, which the search never probed: measure (decode) them too.
+    spread = {(s, spread_depth(t, num_depths)) for s in np.flatnonzero(undefined) for t in targets}
+    missing = sorted((int(s), d) for s, d in spread if d not in known[s])
+    if missing:
+        record(missing)
     choice = np.zeros((num_sources, len(targets)), dtype=np.int64)
     achieved = np.full((num_sources, len(targets)), np.nan)
     for s in range(num_sources):
         for j, target in enumerate(targets):
             if undefined[s]:
-                choice[s, j] = min(top, max(0, round(target * top)))
+                choice[s, j] = spread_depth(target, num_depths)
             else:
                 choice[s, j] = _nearest(known[s], target)
                 achieved[s, j] = known[s][choice[s, j]]

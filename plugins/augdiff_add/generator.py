@@ -20,15 +20,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from PIL import Image
 from rich.console import Console
 
-from augdiff import atomic
+from augdiff import atomic, errors
 from augdiff.data.spec import Split
 from augdiff.diffusion.data import to_model_range, to_uint8_images
 from augdiff.diffusion.models.adm import ADMUNet, attention_kind_of
 from augdiff.diffusion.schedules import NoiseSchedule, make_schedule
 from augdiff.errors import AugdiffError
-from augdiff.generator import Generator, Samples, even_split
+from augdiff.generator import Chunk, GeneratedSet, Generator, Samples, even_split, slug
 from augdiff.progress import NullReporter, Reporter
 from augdiff.seeding import derive_seed, numpy_rng
 from augdiff_add import depth as depth_search
@@ -271,25 +272,48 @@ class AddGenerator(Generator):
         return f"{self.classes[src]}_to_{self.classes[tgt]}"
 
     # -- generation ------------------------------------------------------------------------------------------
+    # A chunk is one batch of sources of one direction: encoded, searched and decoded together.
+    def plan_chunks(self, n: int, *, cls: int | None = None, seed: int = 0) -> list[Chunk]:
+        per = self._outputs_per_source()
+        chunks: list[Chunk] = []
+        for (src, tgt), count in self._direction_counts(n, cls):
+            num_sources = math.ceil(count / per)
+            for start in range(0, num_sources, self._chunk()):
+                stop = min(num_sources, start + self._chunk())
+                # The last source may contribute only its first levels so that exactly ``count`` come out.
+                size = min(stop * per, count) - start * per
+                spec = {"src": src, "tgt": tgt, "sources": num_sources, "start": start, "stop": stop}
+                chunks.append(Chunk(len(chunks), size, tgt, seed, spec))
+        return chunks
+
+    def generate_chunk(self, chunk: Chunk, *, progress: Reporter = NullReporter()) -> Samples:
+        src, tgt, start, stop = (int(chunk.spec[k]) for k in ("src", "tgt", "start", "stop"))
+        images, ids = self.sources(src, int(chunk.spec["sources"]), chunk.seed)
+        images, ids = images[start:stop], ids[start:stop]
+        with progress.task(f"{self.name}: {self._direction_name(src, tgt)} {start}–{stop}", len(ids)) as task:
+            done = self._make(self.bridge(src, tgt), images, ids, src, tgt)
+            task.advance(len(ids))
+        return Samples(done.images[: chunk.n], done.probs[: chunk.n], done.meta[: chunk.n])
+
     def generate(
         self, n: int, *, cls: int | None = None, seed: int = 0, progress: Reporter = NullReporter()
     ) -> Samples:
-        parts = []
-        for (src, tgt), count in self._direction_counts(n, cls):
-            bridge = self.bridge(src, tgt)
-            images, ids = self.sources(src, count, seed)
-            out = []
-            with progress.task(f"add: {self._direction_name(src, tgt)}", count) as task:
-                for start in range(0, count, self._chunk()):
-                    x = bridge.translate(to_model_range(images[start : start + self._chunk()]))
-                    out.append(to_uint8_images(x))
-                    task.advance(len(x))
-            probs = np.zeros((count, len(self.classes)), dtype=np.float32)
-            probs[:, tgt] = 1.0
-            meta = [{"source": i, "direction": self._direction_name(src, tgt), "level": 1.0,
-                     "depth": bridge.grid[-1]} for i in ids]
-            parts.append(Samples(np.concatenate(out), probs, meta))
-        return Samples.concat(parts)
+        self._finals = {}
+        return Samples.concat([self.generate_chunk(c, progress=progress)
+                               for c in self.plan_chunks(n, cls=cls, seed=seed)])
+
+    def _outputs_per_source(self) -> int:
+        return 1
+
+    def _make(self, bridge: Bridge, images: np.ndarray, ids: list[str], src: int, tgt: int) -> Samples:
+        """Final-state translations of one chunk of sources."""
+        with errors.doing(f"{self.name}: translating sources {ids[0]} … {ids[-1]}"):
+            x = to_uint8_images(bridge.translate(to_model_range(images)))
+        probs = np.zeros((len(ids), len(self.classes)), dtype=np.float32)
+        probs[:, tgt] = 1.0
+        meta = [{"source": i, "direction": self._direction_name(src, tgt), "level": 1.0,
+                 "depth": bridge.grid[-1]} for i in ids]
+        return Samples(x, probs, meta)
 
     # -- labelling ---------------------------------------------------------------------------------------------
     def domain_amplitudes(self) -> tuple[float, float]:
@@ -332,29 +356,17 @@ class AddProGenerator(AddGenerator):
     description: ClassVar[str] = "ADD-Pro: progressive A→B samples at adaptive depths with soft labels [1−L, L]"
     fit_name: ClassVar[str | None] = "add"
 
-    def generate(
-        self, n: int, *, cls: int | None = None, seed: int = 0, progress: Reporter = NullReporter()
-    ) -> Samples:
+    def levels(self) -> list[float]:
         levels = [float(v) for v in self.config["levels"]]
         if not levels or any(not 0.0 < v <= 1.0 for v in levels):
             raise AugdiffError(f"--set levels={levels}: give soft-label targets in (0, 1], e.g. [0.1, 0.2, …, 1.0]")
-        levels = sorted(levels)
-        self._finals = {}
-        parts = []
-        for (src, tgt), count in self._direction_counts(n, cls):
-            num_sources = math.ceil(count / len(levels))
-            images, ids = self.sources(src, num_sources, seed)
-            bridge = self.bridge(src, tgt)
-            chunks = []
-            with progress.task(f"add-pro: {self._direction_name(src, tgt)}", num_sources) as task:
-                for start in range(0, num_sources, self._chunk()):
-                    stop = min(num_sources, start + self._chunk())
-                    chunks.append(self._progressive(bridge, images[start:stop], ids[start:stop], levels, src, tgt))
-                    task.advance(stop - start)
-            done = Samples.concat(chunks)
-            # The last source may contribute only its first levels so that exactly ``count`` samples come out.
-            parts.append(Samples(done.images[:count], done.probs[:count], done.meta[:count]))
-        return Samples.concat(parts)
+        return sorted(levels)
+
+    def _outputs_per_source(self) -> int:
+        return len(self.levels())
+
+    def _make(self, bridge: Bridge, images: np.ndarray, ids: list[str], src: int, tgt: int) -> Samples:
+        return self._progressive(bridge, images, ids, self.levels(), src, tgt)
 
     def _progressive(
         self, bridge: Bridge, images: np.ndarray, ids: list[str], levels: list[float], src: int, tgt: int
@@ -371,7 +383,7 @@ class AddProGenerator(AddGenerator):
             self._finals[(direction, i)] = (images[s], finals[s])
 
         def decode(pairs: list[tuple[int, int]]) -> np.ndarray:
-            todo = [p for p in pairs if p not in cache]
+            todo = list(dict.fromkeys(p for p in pairs if p not in cache))
             if todo:
                 for p, img in zip(todo, to_uint8_images(bridge.decode(latents, todo)), strict=True):
                     cache[p] = img
@@ -386,10 +398,13 @@ class AddProGenerator(AddGenerator):
                 rows = [s for s, _ in pairs]
                 return fm.soft_label(a_src[rows], amp, a_fin[rows])
 
-            choice = depth_search.search_depths(
-                labels_of, len(images), bridge.num_depths, levels, tol=float(c["label_tolerance"]),
-                max_rounds=int(c["search_rounds"]),
-            )
+            with errors.doing(f"add-pro: depth search over sources {ids[0]} … {ids[-1]}"):
+                choice = depth_search.search_depths(
+                    labels_of, len(images), bridge.num_depths, levels, tol=float(c["label_tolerance"]),
+                    max_rounds=int(c["search_rounds"]),
+                    # No contrast between source and translation: Eq. 9 is undefined whatever the depth.
+                    undefined=np.isnan(fm.soft_label(a_src, a_fin, a_fin)),
+                )
             depths, achieved, fallback = choice.depth_index, choice.label, np.zeros(len(images), dtype=bool)
         else:
             # The reference's rule: its low-frequency measure on every encoded latent, reversed list, nearest
@@ -400,37 +415,39 @@ class AddProGenerator(AddGenerator):
             depths = np.stack([r[0] for r in rules])
             fallback = np.array([r[1] for r in rules])
             achieved = np.tile(np.asarray(levels), (n, 1))
-            decode([(s, int(d)) for s in range(n) for d in depths[s]])
+        # Whatever depths were chosen, their images come from the decoder (a no-op for depths already decoded).
+        chosen = decode([(s, int(k)) for s in range(len(ids)) for k in depths[s]])
 
         out_images, probs, meta = [], [], []
         for s, source_id in enumerate(ids):
-            for j, requested in enumerate(levels):
-                k = int(depths[s, j])
-                level = float(achieved[s, j])
-                from_depth = bool(np.isnan(level))
-                if from_depth:  # Eq. 9 undefined (source and translation alike): the paper's i = t/T
-                    level = (k + 1) / bridge.num_depths
-                out_images.append(cache[(s, k)])
-                p = np.zeros(len(self.classes), dtype=np.float32)
-                p[src], p[tgt] = 1.0 - level, level
-                probs.append(p)
-                record = {"source": source_id, "direction": direction, "level_requested": requested,
-                          "level": round(level, 4), "depth": bridge.grid[k], "depth_index": k, "measure": measure}
-                if from_depth:
-                    record["label_from"] = "depth"
-                if fallback[s]:
-                    record["depth_rule"] = "fallback"
-                meta.append(record)
+            with errors.doing(f"add-pro: labelling source {source_id}"):
+                for j, requested in enumerate(levels):
+                    k = int(depths[s, j])
+                    level = float(achieved[s, j])
+                    from_depth = bool(np.isnan(level))
+                    if from_depth:  # Eq. 9 undefined (source and translation alike): the paper's i = t/T
+                        level = (k + 1) / bridge.num_depths
+                    out_images.append(chosen[s * len(levels) + j])
+                    p = np.zeros(len(self.classes), dtype=np.float32)
+                    p[src], p[tgt] = 1.0 - level, level
+                    probs.append(p)
+                    record = {"source": source_id, "direction": direction, "level_requested": requested,
+                              "level": round(level, 4), "depth": bridge.grid[k], "depth_index": k,
+                              "measure": measure}
+                    if from_depth:
+                        record["label_from"] = "depth"
+                    if fallback[s]:
+                        record["depth_rule"] = "fallback"
+                    meta.append(record)
         return Samples(np.stack(out_images), np.stack(probs), meta)
 
     # -- strips ----------------------------------------------------------------------------------------------
     def extra_files(self, samples: Samples) -> dict[str, bytes]:
-        """strips/<direction>/<source>.png per source (source | levels | final) and a combined strips.png."""
+        """strips/<direction>/<source>.png per source of a chunk: source | levels … | final translation."""
         groups: dict[tuple[str, str], list[int]] = {}
         for i, m in enumerate(samples.meta):
             groups.setdefault((m["direction"], str(m["source"])), []).append(i)
         files: dict[str, bytes] = {}
-        rows = []
         for (direction, source), index in groups.items():
             index = sorted(index, key=lambda i: samples.meta[i]["level_requested"])
             tiles = [samples.images[i] for i in index]
@@ -439,10 +456,16 @@ class AddProGenerator(AddGenerator):
                 tiles = [src_img, *tiles]
                 if samples.meta[index[-1]]["depth_index"] != int(self.config["sample_steps"]) - 1:
                     tiles.append(final)
-            row = strips.strip(tiles)
-            rows.append(row)
-            safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in source)
-            files[f"strips/{direction}/{safe}.png"] = strips.png_bytes(row)
-        if rows:
-            files["strips.png"] = strips.png_bytes(strips.stack(rows[:16]))
+            files[_strip_name(direction, source)] = strips.png_bytes(strips.strip(tiles))
         return files
+
+    def summary_files(self, generated: GeneratedSet) -> dict[str, bytes]:
+        """strips.png: the strips of the first 16 sources, one per row."""
+        names = dict.fromkeys(_strip_name(r["direction"], str(r["source"])) for r in generated.records)
+        rows = [np.asarray(Image.open(generated.directory / name).convert("RGB"))
+                for name in list(names)[:16] if (generated.directory / name).is_file()]
+        return {"strips.png": strips.png_bytes(strips.stack(rows))} if rows else {}
+
+
+def _strip_name(direction: str, source: str) -> str:
+    return f"strips/{direction}/{slug(source)}.png"

@@ -52,14 +52,14 @@ def register(app: typer.Typer) -> None:
         size: Size = None,
         train_per_class: TrainPerClass = 500,
         cls: Annotated[
-            str | None, typer.Option("--class", help="Class to train on [default: tumor, else the last class].")
+            str | None, typer.Option("--class", help="Class to train on \\[default: tumor, else the last class].")
         ] = None,
         steps: Annotated[
-            int | None, typer.Option("--steps", help="Sample with DDIM in this many steps [default: ancestral].")
+            int | None, typer.Option("--steps", help="Sample with DDIM in this many steps \\[default: ancestral].")
         ] = None,
         n_eval: Annotated[
             int | None,
-            typer.Option("--n-eval", help="Held-out images scored (5 folds) [default: smoke 20, cpu 100, paper 1000]."),
+            typer.Option("--n-eval", help="Held-out images scored (5 folds) \\[default: smoke 20, cpu 100, paper 1000]."),
         ] = None,
         out: Annotated[
             Path | None, typer.Option("--out", help="Also write report.md and ablation.json here.")

@@ -31,7 +31,7 @@ from augdiff.diffusion import (
 )
 from augdiff.diffusion.losses import LOSSES
 from augdiff.errors import AugdiffError
-from augdiff.generator import Generator, Samples, one_hot, slug
+from augdiff.generator import GeneratedSet, Generator, Samples, one_hot, slug
 from augdiff.progress import NullReporter, PrefixedReporter, Reporter
 from augdiff.seeding import derive_seed, torch_generator
 from augdiff.training import TrainConfig, Trainer
@@ -96,10 +96,15 @@ class DDPMPCam(Generator):
     description = "DDPM-PCam: an unconditional DDPM per class with the paper's plain U-Net (32 px PCam crops)."
     profiles: ClassVar[dict[str, dict[str, Any]]] = PROFILES
     sampling_options = ("sample_steps", "sample_batch", "clip_sample", "variance")
+    # --set types the profiles' values do not show: attention may be a list of blocks, sample_steps null.
+    option_types: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "attention": (str, None, (list, int)), "sample_steps": (int, None),
+    }
 
     def __init__(self, config: dict[str, Any], classes: Sequence[str]) -> None:
         super().__init__(config, classes)
         self._validate()
+        self._check_class_folders()
         self.models: dict[int, nn.Module] = {}
 
     # -- configuration ---------------------------------------------------------------------------------------
@@ -129,6 +134,18 @@ class DDPMPCam(Generator):
                 raise bad("attention", f"block {p} has width {outputs[p]}, not divisible by {ATTENTION_HEADS}")
         self.train_config()  # TrainConfig validates the budget, optimiser and precision
         self._validate_sampling()
+
+    def _check_class_folders(self) -> None:
+        """Each class trains in ``workdir/<slug>``: two classes sharing a slug would share (and clobber) one."""
+        seen: dict[str, str] = {}
+        for name in self.classes:
+            folder = slug(name)
+            if folder in seen:
+                raise AugdiffError(
+                    f"--data: classes {seen[folder]!r} and {name!r} both become the folder name {folder!r}, and "
+                    "ddpm-pcam trains each class in its own folder; rename one of the two class folders"
+                )
+            seen[folder] = name
 
     def _validate_sampling(self) -> None:
         """Sampling options can change after a fit (``augment --steps``), so ``generate`` checks them again."""
@@ -238,11 +255,12 @@ class DDPMPCam(Generator):
             parts.append(Samples(images, one_hot([index] * count, len(self.classes)), meta))
         return Samples.concat(parts)
 
-    def extra_files(self, samples: Samples) -> dict[str, bytes]:
+    def summary_files(self, generated: GeneratedSet) -> dict[str, bytes]:
         """``grid-<class>.png``: up to 64 samples of each class as a contact sheet, for a quick look."""
-        labels = samples.probs.argmax(axis=1)
+        labels = generated.probs().argmax(axis=1)
         return {
-            f"grid-{slug(name)}.png": png_bytes(grid(samples.images[labels == index][:64], columns=8, scale=2))
+            f"grid-{slug(name)}.png": png_bytes(
+                grid(generated.images(np.flatnonzero(labels == index)[:64]), columns=8, scale=2))
             for index, name in enumerate(self.classes)
             if (labels == index).any()
         }

@@ -40,7 +40,7 @@ def soft_set(tmp_path):
 def test_baseline_is_the_real_split_with_one_hot_labels(real):
     ts = mixer.build_set(mixer.SetPlan(mixer.RECIPES["real"], None), real)
     assert ts.composition() == {"size": 20, "real": 20, "generated": 0, "per_class": {"normal": 10, "tumor": 10},
-                                "soft": 0}
+                                "soft": 0, "filtered": 0}
     np.testing.assert_array_equal(ts.probs, one_hot(real.labels, 2))
     assert [r["id"] for r in ts.records] == real.ids
     assert all(r["origin"] == "real" for r in ts.records)
@@ -109,7 +109,7 @@ def test_generated_sets_live_in_the_run_store_and_are_reused(tiny_plugin, tmp_pa
                                        runs_dir=tmp_path / "runs")
     assert len(first) == 24 and tiny_plugin.generate_calls == 1
     assert first.directory.parent == tmp_path / "runs" / "tiny-data" / "tiny-gen" / "sets"
-    assert first.directory.name.startswith("smoke-s0-") and first.directory.name.endswith("-n24")
+    assert first.directory.name.startswith("fit-smoke-s0-") and "-n24-" in first.directory.name
     again = mixer.ensure_generated_set("tiny-gen", "tiny-data", options, n=24, profile="smoke", seed=0,
                                        runs_dir=tmp_path / "runs")
     assert again.directory == first.directory and tiny_plugin.generate_calls == 1

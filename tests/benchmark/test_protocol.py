@@ -30,7 +30,7 @@ def test_benchmark_reports_every_set_and_reuses_finished_cells(tiny_plugin, tmp_
     real, mixed, synthetic = report["sets"]
     assert real["composition"]["real"] == 24 and real["composition"]["generated"] == 0
     assert mixed["composition"] == {"size": 48, "real": 24, "generated": 24,
-                                    "per_class": {"normal": 24, "tumor": 24}, "soft": 0}
+                                    "per_class": {"normal": 24, "tumor": 24}, "soft": 0, "filtered": 0}
     assert synthetic["composition"]["real"] == 0
     # The same step budget and the same seeds for every set.
     assert {c["optimizer_steps"] for s in report["sets"] for c in s["cells"]} == {4}
@@ -129,3 +129,18 @@ def test_pretrained_notes_reach_the_report(tiny_plugin, tmp_path):
     result = protocol.run_benchmark(_opts(tmp_path, sets=["real"], seeds=1, steps=2, pretrained=tmp_path / "w.pt"))
     assert any("head.weight" in n for n in result.report["notes"])
     assert result.report["classifier"]["pretrained"] == str(tmp_path / "w.pt")
+
+
+def test_epochs_budget_keeps_the_baseline_identical_and_is_recorded(tiny_plugin, tmp_path):
+    steps = protocol.run_benchmark(_opts(tmp_path, sets=["mixed"]))
+    epochs = protocol.run_benchmark(_opts(tmp_path, sets=["mixed"], budget="epochs", synthetic_prob=0.25,
+                                          out=tmp_path / "bench-epochs"))
+    assert epochs.report["regime"] == {"budget": "epochs", "synthetic_prob": 0.25, "drop_artefacts": False}
+    real_steps, real_epochs = steps.report["sets"][0], epochs.report["sets"][0]
+    # A real-only set makes the same draws under both budgets, so its cells are the same training run.
+    assert [c["test"] for c in real_steps["cells"]] == [c["test"] for c in real_epochs["cells"]]
+    assert "epochs: every set makes the real-only baseline's passes" in (epochs.out_dir / "report.md").read_text()
+    with pytest.raises(AugdiffError, match="--budget days"):
+        protocol.run_benchmark(_opts(tmp_path, budget="days"))
+    with pytest.raises(AugdiffError, match="--synthetic-prob 1"):
+        protocol.run_benchmark(_opts(tmp_path, budget="epochs", synthetic_prob=1.0))

@@ -13,7 +13,7 @@ from augdiff.cli import app
 
 def test_info_json_on_synth_histo(runner) -> None:  # type: ignore[no-untyped-def]
     result = runner.invoke(
-        app, ["data", "info", "--json", "--size", "16", "--profile", "smoke", "--seed", "2"]
+        app, ["data", "info", "--json", "--size", "16", "--seed", "2"]
     )
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)

@@ -101,3 +101,23 @@ def test_unknown_domain_class_is_a_one_line_error(runner) -> None:
     res = runner.invoke(app, ["fit", "add", "--data", "synth-histo", "--profile", "smoke",
                               "--set", "source_class=benign"])
     assert res.exit_code == 2 and "source_class=benign" in res.output
+
+
+def test_an_unexpected_error_is_one_line_naming_the_step_and_the_saved_traceback(
+    runner, runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from augdiff_add import depth
+
+    def broken(*args, **kwargs):
+        raise KeyError((62, 5))
+
+    monkeypatch.setattr(depth, "search_depths", broken)
+    res = runner.invoke(app, ["augment", "--generator", "add-pro", "--data", "synth-histo", "--profile", "smoke",
+                              "--n", "20", "--out", str(tmp_path / "set"), "--runs-dir", str(runs), "--json"])
+    assert res.exit_code == 1
+    (line,) = res.output.strip().splitlines()
+    assert line.startswith("error: internal error while add-pro: depth search over sources normal")
+    assert "KeyError: (62, 5)" in line and "AUGDIFF_DEBUG=1" in line
+    report = Path(line.split("traceback saved to ")[1].split(";")[0])
+    assert "search_depths" in report.read_text() or "broken" in report.read_text()
+    assert not (tmp_path / "set").exists()
