@@ -21,7 +21,7 @@ from augdiff import atomic
 from augdiff.data.spec import Split
 from augdiff.errors import AugdiffError
 from augdiff.generated_set import MANIFEST, Chunk, GeneratedSet, read_generated_set, write_generated_set
-from augdiff.progress import NullReporter, Reporter
+from augdiff.progress import NullReporter, Reporter, note
 from augdiff.seeding import derive_seed
 
 PROFILES = ("smoke", "cpu", "paper")
@@ -124,6 +124,10 @@ class Generator(ABC):
     # What ``--set KEY=…`` accepts where the profiles' values do not say it all (see ``option_kinds``), e.g.
     # ``{"attention": (str, list)}`` or ``{"sample_steps": (int, None)}`` for a key that may also be null.
     option_types: ClassVar[dict[str, tuple[Any, ...]]] = {}
+    # Config keys renamed since fits were saved, old name → current name. A saved config.json and ``--set`` (with a
+    # note) still take the old name, and fits and generated sets are identified under it (``identity``), so a
+    # rename never orphans a finished fit: its run id stays what it was.
+    renamed_options: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: dict[str, Any], classes: Sequence[str]) -> None:
         self.config = copy.deepcopy(config)
@@ -143,8 +147,14 @@ class Generator(ABC):
     def from_profile(
         cls, profile: str, classes: Sequence[str], overrides: dict[str, Any] | None = None
     ) -> Generator:
-        config = cls.default_config(profile)
-        config.update(cls.check_overrides(profile, overrides))
+        checked = cls.check_overrides(profile, overrides)
+        return cls.from_config({**cls.default_config(profile), **checked}, classes, checked)
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], classes: Sequence[str], overrides: dict[str, Any] | None = None
+    ) -> Generator:
+        """Build from a whole config; an error of the generator's own checks names the ``overrides`` given."""
         try:
             return cls(config, classes)
         except (TypeError, ValueError) as exc:
@@ -157,10 +167,31 @@ class Generator(ABC):
             ) from exc
 
     @classmethod
+    def current_names(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """``config`` with every renamed key under its current name (a saved config.json, ``--set``)."""
+        return {cls.renamed_options.get(k, k): v for k, v in config.items()}
+
+    @classmethod
+    def identity(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """``config`` under the key names that identify fits and sets: renamed keys under their old names."""
+        old = {new: old for old, new in cls.renamed_options.items()}
+        return {old.get(k, k): v for k, v in config.items()}
+
+    @classmethod
     def check_overrides(cls, profile: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
-        """``overrides`` after checking each key exists and each value has the profile's type (before any work)."""
+        """``overrides`` after checking each key exists and each value has the profile's type (before any work).
+
+        A renamed key is taken under its current name, with a note naming it.
+        """
         config = cls.default_config(profile)
-        for key, value in (overrides or {}).items():
+        overrides = dict(overrides or {})
+        for old, new in cls.renamed_options.items():
+            if old in overrides:
+                if new in overrides:
+                    raise AugdiffError(f"--set {old} and --set {new}: {old} is the old name of {new}; give it once")
+                note(f"--set {old}: generator '{cls.name}' now calls this option {new}; use --set {new}=…")
+        overrides = cls.current_names(overrides)
+        for key, value in overrides.items():
             if key not in config:
                 raise AugdiffError(
                     f"--set {key}: generator '{cls.name}' has no option '{key}'; its options: {', '.join(config)}"
@@ -171,7 +202,7 @@ class Generator(ABC):
                 raise cls._option_error(
                     key, value, f"expected {_describe(accepted)} (the {profile} profile's value is {shown})"
                 )
-        return dict(overrides or {})
+        return overrides
 
     @classmethod
     def option_kinds(cls, key: str) -> tuple[Any, ...] | None:
@@ -247,7 +278,7 @@ class Generator(ABC):
         if not path.is_file():
             raise AugdiffError(f"{path}: no saved generator here; run `augdiff fit {cls.name}` first")
         saved = json.loads(path.read_text())
-        return cls(saved["config"], saved["classes"])
+        return cls(cls.current_names(saved["config"]), saved["classes"])
 
     def split_counts(self, n: int, cls: int | None) -> list[tuple[int, int]]:
         """(class, count) pairs: all ``n`` of ``cls``, or ``n`` spread as evenly as possible over classes."""

@@ -17,19 +17,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.text import Text
-
 from augdiff.errors import AugdiffError
+from augdiff.progress import note as _note
 
 OTHER_HOST_STALE_AFTER = dt.timedelta(days=1)
 # A lock file whose JSON is not written yet: its creator is between open() and write(), give it this long.
 _UNWRITTEN_GRACE_S = 10.0
-_stderr = Console(stderr=True)
-
-
-def _note(message: str) -> None:
-    _stderr.print(Text.assemble(("note: ", "cyan"), message), highlight=False, soft_wrap=True)
 
 
 def pid_alive(pid: int) -> bool:

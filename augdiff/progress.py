@@ -15,6 +15,14 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
+
+_stderr = Console(stderr=True)
+
+
+def note(message: str) -> None:
+    """One line for the person at the terminal, on stderr (stdout stays machine-readable under ``--json``)."""
+    _stderr.print(Text.assemble(("note: ", "cyan"), message), highlight=False, soft_wrap=True)
 
 
 class Task(Protocol):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -26,6 +28,15 @@ def torch_generator(seed: int, *keys: object, device: str | torch.device = "cpu"
     g = torch.Generator(device=device)
     g.manual_seed(derive_seed(seed, *keys) if keys else int(seed))
     return g
+
+
+@contextlib.contextmanager
+def seeded_init(seed: int, *keys: object) -> Iterator[None]:
+    """Inside the block torch's global RNG draws from ``derive_seed(seed, *keys)``, and is restored after it: initial
+    weights built there follow the seed, and nothing else depends on whether the block ran."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, *keys))
+        yield
 
 
 def numpy_rng(seed: int, *keys: object) -> np.random.Generator:

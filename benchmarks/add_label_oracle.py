@@ -34,10 +34,11 @@ from augdiff import workflow
 from augdiff.data import DataOptions, load_dataset
 from augdiff.diffusion.data import to_model_range, to_uint8_images
 from augdiff.generator import read_generated_set
+from augdiff.plan import plan_generator
 
 # The default budget fits in about 40 minutes on 2 shared cores: 16-px images, a two-level U-Net with one
 # residual block per level, fp32 (bf16 autocast is slower than fp32 on CPUs without AVX512-BF16/AMX).
-DEFAULT_SET = ["image_size=16", "channel_mult=[1,2]", "num_res_blocks=1", "batch_size=24", "train_steps=1200",
+DEFAULT_SET = ["image_size=16", "channel_mult=[1,2]", "num_res_blocks=1", "batch_size=24", "steps=1200",
                "lr=5e-4", "ema_decay=0.995", "precision=fp32"]
 
 
@@ -179,8 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     if run_dir is None and not args.oracle_only and (args.measures or args.trajectory):
         t0 = time.time()
         print("fitting ADD (resumes or reuses a fit in --runs-dir)", flush=True)
-        fitted = workflow.fit("add", "synth-histo", DataOptions(seed=args.seed), profile=args.profile,
-                              seed=args.seed, runs_dir=args.runs_dir, overrides=overrides, progress=progress)
+        plan = plan_generator("add", "synth-histo", DataOptions(seed=args.seed), profile=args.profile,
+                              seed=args.seed, runs_dir=args.runs_dir, overrides=overrides)
+        fitted = workflow.fit(plan, progress=progress)
         results.update(profile=args.profile, overrides=overrides, fit_reused=fitted.reused,
                        fit_seconds=round(time.time() - t0, 1))
         run_dir = fitted.run_dir
@@ -295,6 +297,8 @@ def _report(name: str, result: dict[str, Any], labels: np.ndarray, stage: np.nda
 def _strip_grid(images: np.ndarray, meta: list[dict[str, Any]], rows: int) -> np.ndarray:
     from augdiff_add import strips
 
+    from augdiff import pictures
+
     by_source: dict[str, list[int]] = {}
     for i, m in enumerate(meta):
         by_source.setdefault(f"{m['direction']}/{m['source']}", []).append(i)
@@ -302,7 +306,7 @@ def _strip_grid(images: np.ndarray, meta: list[dict[str, Any]], rows: int) -> np
     for idx in list(by_source.values())[:rows]:
         idx = sorted(idx, key=lambda i: meta[i]["level_requested"])
         lines.append(strips.strip([images[i] for i in idx]))
-    return strips.stack(lines)
+    return pictures.stack(lines)
 
 
 if __name__ == "__main__":

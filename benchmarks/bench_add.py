@@ -38,6 +38,7 @@ from augdiff.data import DataOptions
 from augdiff.diffusion.data import to_model_range, to_uint8_images
 from augdiff.diffusion.samplers import DDIMSampler
 from augdiff.diffusion.sampling import ddim_decode, ddim_encode
+from augdiff.plan import plan_generator
 
 
 def reference_procedure(
@@ -83,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             overrides[key] = raw
 
-    fitted = workflow.fit("add", "synth-histo", DataOptions(seed=args.seed), profile=args.profile, seed=args.seed,
-                          runs_dir=args.runs_dir, overrides=overrides)
+    fitted = workflow.fit(plan_generator("add", "synth-histo", DataOptions(seed=args.seed), profile=args.profile,
+                                         seed=args.seed, runs_dir=args.runs_dir, overrides=overrides))
     gen = AddProGenerator.load(fitted.run_dir / workflow.MODEL_DIR)
     gen.config["sample_steps"] = args.sample_steps
     levels = len(gen.config["levels"])
@@ -145,7 +146,7 @@ def estimate_cpu_profile(nfe_per_sample: float, n: int, sample_steps: int) -> di
     the cost of an evaluation does not depend on them)."""
     cfg = dict(PROFILES["cpu"])
     model = AddGenerator(cfg, ["a", "b"]).build_model("local").eval()
-    batch = int(cfg["sample_batch_size"])
+    batch = int(cfg["sample_batch"])
     x = torch.randn(batch, 3, cfg["image_size"], cfg["image_size"])
     t = torch.full((batch,), 500)
     model(x, t)  # warm-up

@@ -23,7 +23,6 @@ of the two is the reference. Needs the ``bench`` extra (diffusers).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -37,6 +36,8 @@ from augdiff_ddpm_pcam.unet import PaperUNet, count_parameters
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from augdiff.devices import autocast
+
 TOLERANCE = 0.10  # parameter counts must match within ±10 %
 
 
@@ -46,12 +47,6 @@ class Timing:
     sample_img_s: float
     train_runs: list[float]
     sample_runs: list[float]
-
-
-def autocast(precision: str) -> contextlib.AbstractContextManager:
-    if precision == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def median_rate(fn: Callable[[], None], images: int, iters: int, reps: int, warmup: int) -> tuple[float, list[float]]:
@@ -79,7 +74,7 @@ def time_model(
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
     def train_step() -> None:
-        with autocast(args.precision):
+        with autocast("cpu", args.precision):
             out = call(model, x, t)
         loss = nn.functional.mse_loss(out.float(), noise)
         opt.zero_grad(set_to_none=True)
@@ -87,7 +82,7 @@ def time_model(
         opt.step()
 
     def sample_step() -> None:
-        with torch.no_grad(), autocast(args.precision):
+        with torch.no_grad(), autocast("cpu", args.precision):
             call(model, x, t)
 
     model.train()

@@ -82,3 +82,16 @@ def test_runs_dir_comes_from_the_environment(runner, tmp_path, monkeypatch) -> N
     result = runner.invoke(app, ["fit", "stain-jitter", "--profile", "smoke", "--json"])
     assert result.exit_code == 0, result.output
     assert Path(json.loads(result.stdout)["run_dir"]).is_relative_to(tmp_path / "env-runs")
+
+
+def test_commands_are_module_functions_that_take_the_shared_options(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from augdiff.cli.fit import fit
+    from augdiff.cli.options import RunArgs
+
+    # As Typer calls it: one keyword per option ...
+    fit(generator="stain-jitter", data="synth-histo", profile="smoke", runs_dir=tmp_path / "runs", json_=True)
+    first = json.loads(capsys.readouterr().out)
+    # ... or with the shared options as one object: the same run.
+    fit(generator="stain-jitter", run=RunArgs(profile="smoke", runs_dir=tmp_path / "runs"), json_=True)
+    again = json.loads(capsys.readouterr().out)
+    assert not first["reused"] and again["reused"] and again["run_dir"] == first["run_dir"]

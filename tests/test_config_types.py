@@ -15,7 +15,7 @@ from augdiff.errors import AugdiffError
 GENERATORS = plugins.generators()
 # The training budget, the learning rate and the batch size of each built-in generator (stain-jitter has no
 # training: its jitter strength and probability instead).
-KEYS = ("steps", "train_steps", "phase_images", "lr", "batch_size", "jitter_scale", "p_stain")
+KEYS = ("steps", "phase_images", "lr", "batch_size", "jitter_scale", "p_stain")
 WRONG = ("abc", '"10"', "true", "[1]")
 
 

@@ -17,14 +17,15 @@ from augdiff.cli import app
 from augdiff.data.spec import DataOptions
 from augdiff.errors import AugdiffError
 from augdiff.generated_set import partial_dir, read_generated_set
+from augdiff.plan import plan_generator
 
 pytestmark = pytest.mark.slow
 N = 600  # three chunks of stain-jitter's 256
 
 
 def _augment(out: Path, runs: Path, **kw):
-    return workflow.augment("stain-jitter", "synth-histo", DataOptions(seed=0), n=N, out=out, profile="smoke",
-                            seed=0, runs_dir=runs, **kw)
+    plan = plan_generator("stain-jitter", "synth-histo", DataOptions(seed=0), profile="smoke", seed=0, runs_dir=runs)
+    return workflow.augment(plan, n=N, out=out, **kw)
 
 
 def _tree(folder: Path) -> dict[str, bytes]:

@@ -16,7 +16,7 @@ import numpy as np
 from augdiff import atomic
 from augdiff.data.spec import Dataset
 from augdiff.generator import GeneratedSet
-from augdiff.mixer import resize_images
+from augdiff.pictures import resize_images
 from augdiff.progress import NullReporter, Reporter
 from augdiff.runstore import config_hash
 from augdiff.seeding import numpy_rng

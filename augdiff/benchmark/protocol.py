@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from augdiff import atomic, mixer, plugins
+from augdiff import atomic, plugins, workflow
+from augdiff.benchmark import recipes
 from augdiff.benchmark import report as report_mod
 from augdiff.benchmark.generation import default_metrics, generation_quality
 from augdiff.classify.models import PretrainedMismatchWarning, build_classifier
@@ -34,11 +35,12 @@ from augdiff.classify.train import (
     predict,
     train_classifier,
 )
-from augdiff.data import load_dataset
 from augdiff.data.spec import DataOptions, Dataset
 from augdiff.errors import AugdiffError
 from augdiff.generator import GeneratedSet
 from augdiff.metrics import artefacts
+from augdiff.pictures import resize_images
+from augdiff.plan import GeneratorPlan, RunPlan
 from augdiff.progress import NullReporter, Reporter
 from augdiff.runstore import config_hash, runs_root
 from augdiff.seeding import derive_seed
@@ -135,13 +137,7 @@ def _resolve_generators(names: list[str] | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _load_real(opts: BenchmarkOptions, config: ClassifierConfig) -> Dataset:
-    """The real splits at the classifier's input size (``--size`` wins over the profile's)."""
-    size = opts.data_options.size or config.image_size
-    return load_dataset(opts.data, DataOptions(**{**opts.data_options.__dict__, "size": size}))
-
-
-def _cell_regime(opts: BenchmarkOptions, plan: mixer.SetPlan) -> dict[str, Any] | None:
+def _cell_regime(opts: BenchmarkOptions, plan: recipes.SetPlan) -> dict[str, Any] | None:
     """The regime a cell depends on: None for the default one, and for real-only sets (trained alike in every
     regime, so their cells are shared by the benchmarks of all regimes in one output folder)."""
     if plan.generator is None or opts.regime() == DEFAULT_REGIME:
@@ -149,7 +145,7 @@ def _cell_regime(opts: BenchmarkOptions, plan: mixer.SetPlan) -> dict[str, Any] 
     return opts.regime()
 
 
-def _cell_path(out: Path, plan: mixer.SetPlan, k: int, regime: dict[str, Any] | None) -> Path:
+def _cell_path(out: Path, plan: recipes.SetPlan, k: int, regime: dict[str, Any] | None) -> Path:
     tag = "" if regime is None else "@" + "-".join(f"{k}={v}" for k, v in regime.items() if v not in (None, False))
     return out / CELLS / f"{plan.slug}{tag}" / f"seed{k}.json"
 
@@ -194,7 +190,7 @@ def estimate_seconds(config: ClassifierConfig, cells: int, calibration: dict[str
     return cells * per_cell
 
 
-def _budget_arguments(opts: BenchmarkOptions, training_set: mixer.TrainingSet) -> dict[str, Any]:
+def _budget_arguments(opts: BenchmarkOptions, training_set: recipes.TrainingSet) -> dict[str, Any]:
     """The epochs budget draws over the real images (a set without real or generated ones trains as usual)."""
     real = training_set.real_mask
     if opts.budget != "epochs" or real.all() or not real.any():
@@ -208,7 +204,7 @@ def artefact_table(generated: dict[str, GeneratedSet], dataset: Dataset) -> dict
     out: dict[str, Any] = {"threshold": artefacts.threshold(real),
                            "real_flagged": float(artefacts.flags(real, real).mean()), "sets": {}}
     for name, gen_set in generated.items():
-        images = mixer.resize_images(gen_set.images(), dataset.image_size)
+        images = resize_images(gen_set.images(), dataset.image_size)
         flagged = artefacts.flags(images, real)
         levels = [r.get("level_requested") for r in gen_set.records]
         by_level = {}
@@ -245,9 +241,11 @@ def run_benchmark(
 
         resolve_metrics(metrics)  # a misspelt --metrics fails before any long work
     generators = _resolve_generators(opts.generators)
-    plans = mixer.plan_sets(opts.sets, generators)
+    plans = recipes.plan_sets(opts.sets, generators)
     out = Path(opts.out) if opts.out is not None else default_out(opts, config)
-    dataset = _load_real(opts, config)
+    run = RunPlan(opts.data, opts.data_options, opts.profile, opts.seed, opts.runs_dir)
+    # The real splits at the classifier's input size (``--size`` wins over the profile's).
+    dataset = run.load(config.image_size).dataset
     seeds = classifier_seeds(opts.seed, opts.seeds)
     notes = list(dataset.notes)
     pretrained_digest = _file_digest(opts.pretrained)
@@ -260,25 +258,28 @@ def run_benchmark(
     for note in notes:
         announce(f"note: {note}")
 
-    # Generated sets (fitting generators first where needed), one per (generator, size).
+    # Every generator a set needs, resolved once: configs validated, its data loaded (at its own profile's size
+    # unless --size was given), its fit named. Then the generated sets, fitting first where needed, one per
+    # (generator, size): each generator's fitted model is read from disk at most once.
     real_counts = dataset.train.counts()
+    generator_plans: dict[str, GeneratorPlan] = {}
+    for plan in plans:
+        if plan.generator is not None and plan.generator not in generator_plans:
+            generator_plans[plan.generator] = run.generator(plan.generator)
     generated: dict[tuple[str, int], GeneratedSet] = {}
-    gen_options = opts.data_options  # generators train at their own profile's size unless --size was given
     for plan in plans:
         if plan.generator is None:
             continue
         n = plan.recipe.generated_total(real_counts)
         if (plan.generator, n) not in generated:
             announce(f"generated set: {plan.generator} x {n} (fit and sample if missing)")
-            generated[(plan.generator, n)] = mixer.ensure_generated_set(
-                plan.generator, opts.data, gen_options, n=n, profile=opts.profile, seed=opts.seed,
-                runs_dir=opts.runs_dir, progress=progress,
-            )
+            generated[(plan.generator, n)] = workflow.augment(
+                generator_plans[plan.generator], n=n, progress=progress).generated
 
     sets = {}
     for plan in list(plans):
         source = generated.get((plan.generator, plan.recipe.generated_total(real_counts))) if plan.generator else None
-        missing = mixer.missing_classes(plan.recipe, source)
+        missing = recipes.missing_classes(plan.recipe, source)
         if missing:
             # e.g. `add` migrates normal → tumor only: it has no normal images for a per-class set.
             note = (f"{plan.name} skipped: {plan.generator} generated no {', '.join(missing)} images "
@@ -287,7 +288,7 @@ def run_benchmark(
             notes.append(note)
             plans.remove(plan)
             continue
-        training_set = mixer.build_set(plan, dataset.train, source, drop_artefacts=opts.drop_artefacts)
+        training_set = recipes.build_set(plan, dataset.train, source, drop_artefacts=opts.drop_artefacts)
         training_set.write_manifest(out / "sets" / f"{plan.slug}.jsonl")
         sets[plan.name] = training_set
 

@@ -6,7 +6,6 @@ report.json keep torchmetrics' fractions. The chart and sample grids are drawn w
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,17 +15,18 @@ from PIL import Image, ImageDraw, ImageFont
 
 from augdiff import atomic
 from augdiff.benchmark import generation
+from augdiff.benchmark.recipes import BASELINE
 from augdiff.benchmark.stats import CONFIDENCE, detectable_difference, mean_ci, paired_difference
 from augdiff.classify.metrics import METRICS
-from augdiff.mixer import BASELINE
+from augdiff.pictures import png_bytes
 from augdiff.runstore import versions
 
 if TYPE_CHECKING:
     from augdiff.benchmark.protocol import BenchmarkOptions, Cell
+    from augdiff.benchmark.recipes import SetPlan, TrainingSet
     from augdiff.classify.train import ClassifierConfig
     from augdiff.data.spec import Dataset
     from augdiff.generator import GeneratedSet
-    from augdiff.mixer import SetPlan, TrainingSet
 
 SELECTION = "checkpoint with the best validation accuracy (ties: higher validation AUROC, then the earlier step)"
 HEADLINE = ("accuracy", "f1")
@@ -144,7 +144,7 @@ def render_markdown(report: dict[str, Any], sample_grids: list[str]) -> str:
         f"# augdiff benchmark: {report['data']}",
         "",
         f"- data: `{report['data']}` (root {opts.get('root')}, crop {opts.get('crop')}, "
-        f"{report['image_size']} px, {opts.get('train_per_class')} train per class); splits "
+        f"{report['image_size']} px, {_drawn_per_class(report['splits']['train'])}); splits "
         + ", ".join(f"{n} {v}" for n, v in report["splits"].items()),
         f"- classifier: `{c['classifier']}` ({c['parameters']:,} parameters, pretrained: {c['pretrained'] or 'no'}), "
         f"{c['steps']} optimiser steps × batch {c['batch_size']} for every set, AdamW lr {c['lr']} "
@@ -174,6 +174,14 @@ def render_markdown(report: dict[str, Any], sample_grids: list[str]) -> str:
     if report["notes"]:
         lines += ["## Notes", ""] + [f"- {n}" for n in report["notes"]] + [""]
     return "\n".join(lines)
+
+
+def _drawn_per_class(train: dict[str, int]) -> str:
+    """The training images per class actually drawn (auto or --train-per-class), e.g. "24 train per class"."""
+    counts = set(train.values())
+    if len(counts) == 1:
+        return f"{counts.pop()} train per class"
+    return "train per class " + ", ".join(f"{c} {n}" for c, n in train.items())
 
 
 def _budget_text(regime: dict[str, Any], c: dict[str, Any]) -> str:
@@ -225,12 +233,6 @@ def _artefact_lines(art: dict[str, Any]) -> list[str]:
 
 # -- pictures ----------------------------------------------------------------------------------------------------
 _COLOURS = {"accuracy": (66, 110, 180), "f1": (222, 132, 62)}
-
-
-def _png(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def render_chart(report: dict[str, Any]) -> Image.Image:
@@ -305,8 +307,8 @@ def render_sample_grid(dataset: Dataset, generated: GeneratedSet, name: str, per
 def write_report(out: Path, report: dict[str, Any], *, dataset: Dataset, generated: dict[str, GeneratedSet]) -> None:
     """``generated`` holds each generator's largest set, shown as its sample grid."""
     for name, gen_set in generated.items():
-        atomic.write_bytes(out / "samples" / f"{name}.png", _png(render_sample_grid(dataset, gen_set, name)))
-    atomic.write_bytes(out / "chart.png", _png(render_chart(report)))
+        atomic.write_bytes(out / "samples" / f"{name}.png", png_bytes(render_sample_grid(dataset, gen_set, name)))
+    atomic.write_bytes(out / "chart.png", png_bytes(render_chart(report)))
     atomic.write_json(out / "report.json", report)
     atomic.write_text(out / "report.md", render_markdown(report, sorted(generated)))
 

@@ -24,6 +24,7 @@ from torch import nn
 from augdiff.classify.metrics import classification_metrics
 from augdiff.classify.transforms import augment_batch, to_tensor, train_transform
 from augdiff.data.spec import Split
+from augdiff.devices import autocast, resolve_device
 from augdiff.errors import AugdiffError
 from augdiff.progress import NullReporter, Reporter
 from augdiff.seeding import derive_seed, numpy_rng
@@ -72,16 +73,6 @@ def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torc
     return -(target_probs * F.log_softmax(logits.float(), dim=1)).sum(dim=1).mean()
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def _autocast(device: torch.device, precision: str) -> torch.autocast:
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
 def cosine_with_warmup(step: int, total: int, warmup: int) -> float:
     """LR multiplier: linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``."""
     if step < warmup:
@@ -99,7 +90,7 @@ def predict(model: nn.Module, images: np.ndarray, config: ClassifierConfig) -> t
     out = []
     for start in range(0, len(images), config.eval_batch_size):
         x = to_tensor(images[start:start + config.eval_batch_size]).to(device)
-        with _autocast(device, config.precision):
+        with autocast(device, config.precision):
             logits = model(x)
         out.append(F.softmax(logits.float(), dim=1).cpu())
     model.train(was_training)
@@ -222,7 +213,7 @@ def _train(
     with progress.task(description, config.steps) as task:
         for step, index in enumerate(batches, start=1):
             x = to_tensor(augment_batch(transform, images[index])).to(device)
-            with _autocast(device, config.precision):
+            with autocast(device, config.precision):
                 logits = model(x)
             loss = soft_cross_entropy(logits, targets[index].to(device))
             optimizer.zero_grad(set_to_none=True)

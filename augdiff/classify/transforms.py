@@ -10,10 +10,16 @@ import albumentations as A
 import numpy as np
 import torch
 
+from augdiff.classify.albu import seeded_compose
+
 
 def train_transform(seed: int) -> A.Compose:
-    """Seeded: the same ``seed`` replays the same augmentation stream."""
-    return A.Compose(
+    """Seeded: the same ``seed`` replays the same augmentation stream.
+
+    Each transform draws from its own stream (:func:`augdiff.classify.albu.seeded_compose`): with one shared seed
+    the two flips fired together, so only the four rotations and never a mirror image were drawn.
+    """
+    return seeded_compose(
         [
             A.HorizontalFlip(p=0.5),
             A.VerticalFlip(p=0.5),
@@ -21,7 +27,7 @@ def train_transform(seed: int) -> A.Compose:
             A.ColorJitter(brightness=(0.9, 1.1), contrast=(0.9, 1.1), saturation=(0.9, 1.1), hue=(-0.02, 0.02),
                           p=0.5),
         ],
-        seed=seed,
+        seed,
     )
 
 

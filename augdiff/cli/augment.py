@@ -8,71 +8,48 @@ from typing import Annotated
 import typer
 
 from augdiff import workflow
-from augdiff.cli.options import (
-    DEFAULT_DATA,
-    DEFAULT_PROFILE,
-    Crop,
-    Data,
-    DataRoot,
-    Json,
-    Profile,
-    RunsDir,
-    Seed,
-    Set,
-    Size,
-    TrainPerClass,
-    console,
-    data_options,
-    emit_json,
-    parse_overrides,
-)
+from augdiff.cli.options import Json, RunArgs, Set, command, console, emit_json, parse_overrides
 from augdiff.progress import reporter
 
 
+@command
+def augment(
+    generator: Annotated[str, typer.Option("--generator", help="Generator name (see `augdiff list`).")],
+    n: Annotated[int, typer.Option("--n", help="Number of images to generate.")] = 500,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output folder: new, empty, or this command's earlier set "
+                                   "\\[default: in the runs folder]."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the augdiff set already at --out (never other files).")
+    ] = False,
+    cls: Annotated[str | None, typer.Option("--class", help="Generate only this class.")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Sampling steps (DDIM respacing).")] = None,
+    run: RunArgs = RunArgs(),
+    set_: Set = None,
+    json_: Json = False,
+) -> None:
+    """Generate --n images with --generator (fitting it first if needed) into --out."""
+    overrides = parse_overrides(set_)
+    if steps is not None:
+        overrides["sample_steps"] = steps
+    workflow.check_request(n, overrides.get("sample_steps"))  # before the data is loaded
+    plan = run.plan().generator(generator, overrides)
+    result = workflow.augment(plan, n=n, out=out, force=force, cls=cls, progress=reporter(not json_))
+    summary = {"generator": generator, "out": str(result.out_dir), "n": len(result.generated),
+               "counts": result.counts, "run_dir": str(result.run_dir) if result.run_dir else None,
+               "seconds": result.seconds, "reused": result.reused, "resumed_chunks": result.resumed_chunks}
+    if json_:
+        emit_json(summary)
+    elif result.reused:
+        console.print(f"[green]already generated[/] {len(result.generated)} images in {result.out_dir} "
+                      f"{result.counts} (--force to generate again)", highlight=False)
+    else:
+        resumed = f" (resumed: {result.resumed_chunks} chunks were already done)" if result.resumed_chunks else ""
+        console.print(f"[green]wrote[/] {len(result.generated)} images to {result.out_dir} {result.counts}"
+                      f"{resumed}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("augment")
-    def augment(
-        generator: Annotated[str, typer.Option("--generator", help="Generator name (see `augdiff list`).")],
-        n: Annotated[int, typer.Option("--n", help="Number of images to generate.")] = 500,
-        out: Annotated[
-            Path | None,
-            typer.Option("--out", help="Output folder: new, empty, or this command's earlier set "
-                                       "\\[default: in the runs folder]."),
-        ] = None,
-        force: Annotated[
-            bool, typer.Option("--force", help="Replace the augdiff set already at --out (never other files).")
-        ] = False,
-        cls: Annotated[str | None, typer.Option("--class", help="Generate only this class.")] = None,
-        steps: Annotated[int | None, typer.Option("--steps", help="Sampling steps (DDIM respacing).")] = None,
-        data: Data = DEFAULT_DATA,
-        data_root: DataRoot = None,
-        crop: Crop = None,
-        size: Size = None,
-        train_per_class: TrainPerClass = None,
-        profile: Profile = DEFAULT_PROFILE,
-        seed: Seed = 0,
-        runs_dir: RunsDir = None,
-        set_: Set = None,
-        json_: Json = False,
-    ) -> None:
-        """Generate --n images with --generator (fitting it first if needed) into --out."""
-        overrides = parse_overrides(set_)
-        if steps is not None:
-            overrides["sample_steps"] = steps
-        result = workflow.augment(
-            generator, data, data_options(data_root, seed, train_per_class, crop, size), n=n, out=out, force=force,
-            profile=profile, seed=seed, runs_dir=runs_dir, cls=cls, overrides=overrides,
-            progress=reporter(not json_),
-        )
-        summary = {"generator": generator, "out": str(result.out_dir), "n": len(result.generated),
-                   "counts": result.counts, "run_dir": str(result.run_dir) if result.run_dir else None,
-                   "seconds": result.seconds, "reused": result.reused, "resumed_chunks": result.resumed_chunks}
-        if json_:
-            emit_json(summary)
-        elif result.reused:
-            console.print(f"[green]already generated[/] {len(result.generated)} images in {result.out_dir} "
-                          f"{result.counts} (--force to generate again)", highlight=False)
-        else:
-            resumed = f" (resumed: {result.resumed_chunks} chunks were already done)" if result.resumed_chunks else ""
-            console.print(f"[green]wrote[/] {len(result.generated)} images to {result.out_dir} {result.counts}"
-                          f"{resumed}", highlight=False)
+    app.command("augment")(augment)

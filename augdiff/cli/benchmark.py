@@ -8,23 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from augdiff.cli.options import (
-    DEFAULT_DATA,
-    DEFAULT_PROFILE,
-    Crop,
-    Data,
-    DataRoot,
-    Json,
-    Profile,
-    RunsDir,
-    Seed,
-    Size,
-    TrainPerClass,
-    console,
-    data_options,
-    emit_json,
-    err_console,
-)
+from augdiff.cli.options import Json, RunArgs, command, console, emit_json, err_console
 from augdiff.progress import reporter
 
 
@@ -32,73 +16,69 @@ def _names(value: str | None) -> list[str] | None:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("benchmark")
-    def benchmark(
-        data: Data = DEFAULT_DATA,
-        data_root: DataRoot = None,
-        crop: Crop = None,
-        size: Size = None,
-        train_per_class: TrainPerClass = None,
-        classifier: Annotated[str | None, typer.Option(
-            "--classifier", help="Registered classifier or any timm name \\[default: the profile's; vit_base for "
-            "paper, as in the ADD paper]")] = None,
-        generators: Annotated[str | None, typer.Option(
-            "--generators", help="Comma-separated generators \\[default: all installed].")] = None,
-        sets: Annotated[str | None, typer.Option(
-            "--sets", help="Comma-separated set recipes: real, synthetic, mixed, aug-5000, progressive "
-            "\\[default: all that apply]; the real baseline is always included.")] = None,
-        seeds: Annotated[int, typer.Option("--seeds", help="Classifier seeds per set (the same for every set).")] = 3,
-        steps: Annotated[int | None, typer.Option(
-            "--steps", help="Override the profile's optimiser-step budget (identical for every set).")] = None,
-        pretrained: Annotated[Path | None, typer.Option(
-            "--pretrained", help="Local state-dict file to initialise the classifier from.")] = None,
-        out: Annotated[Path | None, typer.Option(
-            "--out", help="Output folder \\[default: RUNS/<data>/benchmark/<profile>-s<seed>-<hash>].")] = None,
-        metrics: Annotated[str | None, typer.Option(
-            "--metrics", help="Generation-quality metrics for the Table 1 section, comma-separated, or 'none' "
-            "\\[default: the profile's: smoke domain_fd; cpu fid,kid,domain_fd,memorisation; paper all].")] = None,
-        budget: Annotated[str, typer.Option(
-            "--budget", help="steps: identical optimiser steps for every set; epochs: identical passes over the real "
-            "split, generated images entering by replacement (see docs/benchmark.md).")] = "steps",
-        synthetic_prob: Annotated[float, typer.Option(
-            "--synthetic-prob", help="With --budget epochs: probability that a drawn real image is replaced by a "
-            "generated one.")] = 0.5,
-        drop_artefacts: Annotated[bool, typer.Option(
-            "--drop-artefacts", help="Leave out generated images with more green-dominant pixels than any real "
-            "training image.")] = False,
-        force: Annotated[bool, typer.Option("--force", help="Retrain every cell instead of reusing finished ones.")] = False,
-        profile: Profile = DEFAULT_PROFILE,
-        seed: Seed = 0,
-        runs_dir: RunsDir = None,
-        json_: Json = False,
-    ) -> None:
-        """Train a classifier on the real baseline and on each generator's sets; report mean ± 95 % CI."""
-        # Imported here so that `augdiff --help` does not pay for importing torch and timm.
-        from augdiff.benchmark.protocol import BenchmarkOptions, run_benchmark
-        from augdiff.benchmark.report import table_rows
+@command
+def benchmark(
+    run: RunArgs = RunArgs(),
+    classifier: Annotated[str | None, typer.Option(
+        "--classifier", help="Registered classifier or any timm name \\[default: the profile's; vit_base for "
+        "paper, as in the ADD paper]")] = None,
+    generators: Annotated[str | None, typer.Option(
+        "--generators", help="Comma-separated generators \\[default: all installed].")] = None,
+    sets: Annotated[str | None, typer.Option(
+        "--sets", help="Comma-separated set recipes: real, synthetic, mixed, aug-5000, progressive "
+        "\\[default: all that apply]; the real baseline is always included.")] = None,
+    seeds: Annotated[int, typer.Option("--seeds", help="Classifier seeds per set (the same for every set).")] = 3,
+    steps: Annotated[int | None, typer.Option(
+        "--steps", help="Override the profile's optimiser-step budget (identical for every set).")] = None,
+    pretrained: Annotated[Path | None, typer.Option(
+        "--pretrained", help="Local state-dict file to initialise the classifier from.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Output folder \\[default: RUNS/<data>/benchmark/<profile>-s<seed>-<hash>].")] = None,
+    metrics: Annotated[str | None, typer.Option(
+        "--metrics", help="Generation-quality metrics for the Table 1 section, comma-separated, or 'none' "
+        "\\[default: the profile's: smoke domain_fd; cpu fid,kid,domain_fd,memorisation; paper all].")] = None,
+    budget: Annotated[str, typer.Option(
+        "--budget", help="steps: identical optimiser steps for every set; epochs: identical passes over the real "
+        "split, generated images entering by replacement (see docs/benchmark.md).")] = "steps",
+    synthetic_prob: Annotated[float, typer.Option(
+        "--synthetic-prob", help="With --budget epochs: probability that a drawn real image is replaced by a "
+        "generated one.")] = 0.5,
+    drop_artefacts: Annotated[bool, typer.Option(
+        "--drop-artefacts", help="Leave out generated images with more green-dominant pixels than any real "
+        "training image.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Retrain every cell instead of reusing finished ones.")] = False,
+    json_: Json = False,
+) -> None:
+    """Train a classifier on the real baseline and on each generator's sets; report mean ± 95 % CI."""
+    # Imported here so that `augdiff --help` does not pay for importing torch and timm.
+    from augdiff.benchmark.protocol import BenchmarkOptions, run_benchmark
+    from augdiff.benchmark.report import table_rows
 
-        opts = BenchmarkOptions(
-            data=data, data_options=data_options(data_root, seed, train_per_class, crop, size), profile=profile,
-            classifier=classifier, generators=_names(generators), sets=_names(sets), seeds=seeds, seed=seed,
-            steps=steps, pretrained=pretrained, out=out, force=force, runs_dir=runs_dir,
-            metrics=[] if metrics == "none" else _names(metrics), budget=budget, synthetic_prob=synthetic_prob,
-            drop_artefacts=drop_artefacts,
-        )
-        result = run_benchmark(opts, progress=reporter(not json_),
-                               announce=lambda msg: err_console.print(msg, highlight=False))
-        if json_:
-            emit_json({"out": str(result.out_dir), **result.report})
-            return
-        header, rows = table_rows(result.report)
-        table = Table(title=f"{data}: test metrics, mean ± 95 % CI over {seeds} seeds; Δ vs real (paired)",
-                      title_justify="left")
-        for col in header:
-            table.add_column(col, justify="left" if col.startswith(("Set", "Train")) else "right",
-                             no_wrap=col == "Set")
-        for row in rows:
-            style = "bold green" if "↑" in row[-1] or "↑" in row[-2] else None
-            table.add_row(*row, style=style)
-        console.print(table)
-        console.print(f"[green]wrote[/] {result.out_dir}/report.md, report.json, chart.png "
-                      f"({result.report['cells_trained']} cells trained, {result.report['cells_reused']} reused)")
+    opts = BenchmarkOptions(
+        data=run.data, data_options=run.options(), profile=run.profile,
+        classifier=classifier, generators=_names(generators), sets=_names(sets), seeds=seeds, seed=run.seed,
+        steps=steps, pretrained=pretrained, out=out, force=force, runs_dir=run.runs_dir,
+        metrics=[] if metrics == "none" else _names(metrics), budget=budget, synthetic_prob=synthetic_prob,
+        drop_artefacts=drop_artefacts,
+    )
+    result = run_benchmark(opts, progress=reporter(not json_),
+                           announce=lambda msg: err_console.print(msg, highlight=False))
+    if json_:
+        emit_json({"out": str(result.out_dir), **result.report})
+        return
+    header, rows = table_rows(result.report)
+    table = Table(title=f"{run.data}: test metrics, mean ± 95 % CI over {seeds} seeds; Δ vs real (paired)",
+                  title_justify="left")
+    for col in header:
+        table.add_column(col, justify="left" if col.startswith(("Set", "Train")) else "right",
+                         no_wrap=col == "Set")
+    for row in rows:
+        style = "bold green" if "↑" in row[-1] or "↑" in row[-2] else None
+        table.add_row(*row, style=style)
+    console.print(table)
+    console.print(f"[green]wrote[/] {result.out_dir}/report.md, report.json, chart.png "
+                  f"({result.report['cells_trained']} cells trained, {result.report['cells_reused']} reused)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("benchmark")(benchmark)

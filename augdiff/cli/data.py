@@ -9,44 +9,20 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from augdiff.cli.options import (
-    DEFAULT_DATA,
-    Crop,
-    Data,
-    DataRoot,
-    Json,
-    Seed,
-    Size,
-    TrainPerClass,
-    console,
-    data_options,
-    emit_json,
-)
+from augdiff.cli.options import DataArgs, Json, command, console, emit_json
 from augdiff.data import info as data_info
 from augdiff.data.splits import AUTO_RULE
-
-data_app = typer.Typer(
-    help="Inspect datasets: counts, sizes, fingerprint, and a preview grid.", no_args_is_help=True
-)
 
 Out = Annotated[Path, typer.Option("--out", help="PNG file to write the grid to.")]
 PerClass = Annotated[int, typer.Option("--per-class", help="Images per class row.")]
 
 
-@data_app.command("info")
-def info(
-    data: Data = DEFAULT_DATA,
-    data_root: DataRoot = None,
-    json_: Json = False,
-    seed: Seed = 0,
-    crop: Crop = None,
-    size: Size = None,
-    train_per_class: TrainPerClass = None,
-) -> None:
+@command
+def info(source: DataArgs = DataArgs(), json_: Json = False) -> None:
     """Images per class per split, image size, content fingerprint and loader notes."""
-    result = data_info.dataset_info(data, data_options(data_root, seed, train_per_class, crop, size))
-    result["train_per_class"] = "auto" if train_per_class is None else train_per_class
-    result["split_rule"] = _split_rule(train_per_class)
+    result = data_info.dataset_info(source.data, source.options())
+    result["train_per_class"] = "auto" if source.train_per_class is None else source.train_per_class
+    result["split_rule"] = _split_rule(source.train_per_class)
     if json_:
         emit_json(result)
         return
@@ -69,22 +45,10 @@ def info(
         console.print(f"note: {note}", highlight=False, markup=False)
 
 
-@data_app.command("preview")
-def preview(
-    out: Out,
-    data: Data = DEFAULT_DATA,
-    data_root: DataRoot = None,
-    per_class: PerClass = 8,
-    json_: Json = False,
-    seed: Seed = 0,
-    crop: Crop = None,
-    size: Size = None,
-    train_per_class: TrainPerClass = None,
-) -> None:
+@command
+def preview(out: Out, source: DataArgs = DataArgs(), per_class: PerClass = 8, json_: Json = False) -> None:
     """Write a PNG grid of training images, one row per class."""
-    result = data_info.write_preview(
-        data, data_options(data_root, seed, train_per_class, crop, size), out, per_class
-    )
+    result = data_info.write_preview(source.data, source.options(), out, per_class)
     if json_:
         emit_json(result)
         return
@@ -104,4 +68,9 @@ def _split_rule(train_per_class: int | None) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    data_app = typer.Typer(
+        help="Inspect datasets: counts, sizes, fingerprint, and a preview grid.", no_args_is_help=True
+    )
+    data_app.command("info")(info)
+    data_app.command("preview")(preview)
     app.add_typer(data_app, name="data")

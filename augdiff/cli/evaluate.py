@@ -8,91 +8,70 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from augdiff.cli.options import (
-    DEFAULT_DATA,
-    DEFAULT_PROFILE,
-    Crop,
-    Data,
-    DataRoot,
-    Json,
-    Profile,
-    RunsDir,
-    Seed,
-    Set,
-    Size,
-    TrainPerClass,
-    console,
-    data_options,
-    emit_json,
-    parse_overrides,
-)
+from augdiff import workflow
+from augdiff.cli.options import Json, RunArgs, Set, command, console, emit_json, parse_overrides
 from augdiff.errors import AugdiffError
 from augdiff.progress import reporter
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("evaluate")
-    def evaluate(
-        generator: Annotated[
-            str | None, typer.Option("--generator", help="Generate with this generator and compare with --data.")
-        ] = None,
-        real: Annotated[Path | None, typer.Option("--real", help="Folder of real images (instead of --generator).")] = None,
-        fake: Annotated[Path | None, typer.Option("--fake", help="Folder of generated images, with --real.")] = None,
-        n: Annotated[int | None, typer.Option("--n", help="Images to generate \\[default: 500 per class].")] = None,
-        n_real: Annotated[
-            int | None, typer.Option("--n-real", help="Use a seeded random subset of this many real images.")
-        ] = None,
-        metrics: Annotated[
-            str | None, typer.Option("--metrics", help="Comma-separated subset \\[default: all; see docs/metrics.md].")
-        ] = None,
-        inception: Annotated[
-            Path | None, typer.Option("--inception", help="Inception TorchScript file; TorchScript is code, so only "
-                                      "pass files you trust \\[default: $AUGDIFF_INCEPTION, else the one bundled "
-                                      "by augdiff\\[fid]].")
-        ] = None,
-        lpips_backbone: Annotated[
-            Path | None, typer.Option("--lpips-backbone", help="torchvision ImageNet weights of the LPIPS trunk.")
-        ] = None,
-        lpips_net: Annotated[str, typer.Option("--lpips-net", help="LPIPS trunk: alex, vgg or squeeze.")] = "alex",
-        domain_steps: Annotated[
-            int, typer.Option("--domain-steps", help="Training steps of the domain feature classifier.")
-        ] = 200,
-        device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
-        data: Data = DEFAULT_DATA,
-        data_root: DataRoot = None,
-        crop: Crop = None,
-        size: Size = None,
-        train_per_class: TrainPerClass = None,
-        profile: Profile = DEFAULT_PROFILE,
-        seed: Seed = 0,
-        runs_dir: RunsDir = None,
-        set_: Set = None,
-        json_: Json = False,
-    ) -> None:
-        """Compare generated with real images: --generator NAME against the training split of --data, or --real DIR
-        against --fake DIR."""
-        from augdiff import metrics as m
+@command
+def evaluate(
+    generator: Annotated[
+        str | None, typer.Option("--generator", help="Generate with this generator and compare with --data.")
+    ] = None,
+    real: Annotated[Path | None, typer.Option("--real", help="Folder of real images (instead of --generator).")] = None,
+    fake: Annotated[Path | None, typer.Option("--fake", help="Folder of generated images, with --real.")] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Images to generate \\[default: 500 per class].")] = None,
+    n_real: Annotated[
+        int | None, typer.Option("--n-real", help="Use a seeded random subset of this many real images.")
+    ] = None,
+    metrics: Annotated[
+        str | None, typer.Option("--metrics", help="Comma-separated subset \\[default: all; see docs/metrics.md].")
+    ] = None,
+    inception: Annotated[
+        Path | None, typer.Option("--inception", help="Inception TorchScript file; TorchScript is code, so only "
+                                  "pass files you trust \\[default: $AUGDIFF_INCEPTION, else the one bundled "
+                                  "by augdiff\\[fid]].")
+    ] = None,
+    lpips_backbone: Annotated[
+        Path | None, typer.Option("--lpips-backbone", help="torchvision ImageNet weights of the LPIPS trunk.")
+    ] = None,
+    lpips_net: Annotated[str, typer.Option("--lpips-net", help="LPIPS trunk: alex, vgg or squeeze.")] = "alex",
+    domain_steps: Annotated[
+        int, typer.Option("--domain-steps", help="Training steps of the domain feature classifier.")
+    ] = 200,
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    run: RunArgs = RunArgs(),
+    set_: Set = None,
+    json_: Json = False,
+) -> None:
+    """Compare generated with real images: --generator NAME against the training split of --data, or --real DIR
+    against --fake DIR."""
+    from augdiff import metrics as m
+    from augdiff.metrics.evaluate import resolve_metrics
 
-        chosen = [s.strip() for s in metrics.split(",") if s.strip()] if metrics else None
-        kw: dict[str, Any] = {"inception": inception, "lpips_backbone": lpips_backbone, "lpips_net": lpips_net,
-                              "domain_steps": domain_steps}
-        common = {"n_real": n_real, "seed": seed, "runs_dir": runs_dir, "metrics": chosen, "device": device,
-                  "progress": reporter(not json_)}
-        if generator is not None and (real is not None or fake is not None):
-            raise AugdiffError("--generator cannot be combined with --real/--fake: choose one way to evaluate")
-        if generator is not None:
-            report = m.evaluate_generator(
-                generator, data, data_options(data_root, seed, train_per_class, crop, size), n=n, profile=profile,
-                overrides=parse_overrides(set_), **common, **kw,
-            )
-        elif real is not None and fake is not None:
-            report = m.evaluate_folders(real, fake, **common, **kw)
-        else:
-            raise AugdiffError("evaluate needs --generator NAME, or both --real DIR and --fake DIR")
-        if json_:
-            emit_json(report.to_dict())
-        else:
-            _print(report)
+    chosen = [s.strip() for s in metrics.split(",") if s.strip()] if metrics else None
+    kw: dict[str, Any] = {"inception": inception, "lpips_backbone": lpips_backbone, "lpips_net": lpips_net,
+                          "domain_steps": domain_steps}
+    common = {"n_real": n_real, "metrics": chosen, "device": device, "progress": reporter(not json_)}
+    if generator is not None and (real is not None or fake is not None):
+        raise AugdiffError("--generator cannot be combined with --real/--fake: choose one way to evaluate")
+    if generator is not None:
+        resolve_metrics(chosen)  # a typo fails before the data is loaded
+        plan = run.plan().generator(generator, parse_overrides(set_))
+        report = workflow.evaluate(plan, n=n, **common, **kw)
+    elif real is not None and fake is not None:
+        report = m.evaluate_folders(real, fake, seed=run.seed, runs_dir=run.runs_dir, **common, **kw)
+    else:
+        raise AugdiffError("evaluate needs --generator NAME, or both --real DIR and --fake DIR")
+    if json_:
+        emit_json(report.to_dict())
+    else:
+        _print(report)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate)
 
 
 def _value(result: dict[str, Any]) -> str:

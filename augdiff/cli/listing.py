@@ -26,22 +26,24 @@ def inventory(profile: str) -> dict[str, list[dict[str, object]]]:
     return {"generators": gens, "datasets": datasets, "classifiers": classifiers}
 
 
+def list_(json_: Json = False, profile: Profile = DEFAULT_PROFILE) -> None:
+    """List generators, datasets and classifiers with the plugin each came from."""
+    inv = inventory(profile)
+    known = sorted({p for g in inv["generators"] for p in g["profiles"]})  # type: ignore[attr-defined]
+    if known and profile not in known:
+        raise AugdiffError(f"--profile {profile}: no installed generator has this profile; choose one of "
+                           f"{', '.join(known)}")
+    if json_:
+        emit_json(inv)
+        return
+    for kind, rows in inv.items():
+        table = Table(title=kind, title_justify="left", show_edge=False)
+        for col in ("name", "plugin", "description"):
+            table.add_column(col)
+        for row in rows:
+            table.add_row(str(row["name"]), str(row["plugin"]), str(row["description"]))
+        console.print(table)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("list")
-    def list_(json_: Json = False, profile: Profile = DEFAULT_PROFILE) -> None:
-        """List generators, datasets and classifiers with the plugin each came from."""
-        inv = inventory(profile)
-        known = sorted({p for g in inv["generators"] for p in g["profiles"]})  # type: ignore[attr-defined]
-        if known and profile not in known:
-            raise AugdiffError(f"--profile {profile}: no installed generator has this profile; choose one of "
-                               f"{', '.join(known)}")
-        if json_:
-            emit_json(inv)
-            return
-        for kind, rows in inv.items():
-            table = Table(title=kind, title_justify="left", show_edge=False)
-            for col in ("name", "plugin", "description"):
-                table.add_column(col)
-            for row in rows:
-                table.add_row(str(row["name"]), str(row["plugin"]), str(row["description"]))
-            console.print(table)
+    app.command("list")(list_)

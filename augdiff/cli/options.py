@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from augdiff.data.spec import DataOptions
+
+if TYPE_CHECKING:
+    from augdiff.plan import RunPlan
 
 console = Console()
 err_console = Console(stderr=True)
@@ -50,11 +58,69 @@ DEFAULT_PROFILE = "cpu"
 DEFAULT_DATA = "synth-histo"
 
 
-def data_options(
-    root: Path | None, seed: int, train_per_class: int | None, crop: int | None, size: int | None
-) -> DataOptions:
-    """``train_per_class`` None is auto (``augdiff.data.splits.AUTO_RULE``)."""
-    return DataOptions(root=root, seed=seed, train_per_class=train_per_class, crop=crop, size=size)
+@dataclass(frozen=True)
+class DataArgs:
+    """The dataset options of every command that reads a dataset (``data info``/``preview``, ``fit``, ...).
+
+    A command takes one parameter of this type (or of :class:`RunArgs`) and is wrapped in :func:`command`: Typer
+    then shows each field as its own option, and the command receives the object.
+    """
+
+    data: Data = DEFAULT_DATA
+    data_root: DataRoot = None
+    crop: Crop = None
+    size: Size = None
+    train_per_class: TrainPerClass = None  # None: auto (``augdiff.data.splits.AUTO_RULE``)
+    seed: Seed = 0
+
+    def options(self) -> DataOptions:
+        return DataOptions(root=self.data_root, seed=self.seed, train_per_class=self.train_per_class, crop=self.crop,
+                           size=self.size)
+
+
+@dataclass(frozen=True)
+class RunArgs(DataArgs):
+    """:class:`DataArgs` plus the profile and the run store: the options of every command that fits or generates."""
+
+    profile: Profile = DEFAULT_PROFILE
+    runs_dir: RunsDir = None
+
+    def plan(self) -> RunPlan:
+        """The command's run: the data loaded (once per size) and each generator resolved from it."""
+        from augdiff.plan import RunPlan
+
+        return RunPlan(self.data, self.options(), self.profile, self.seed, self.runs_dir)
+
+
+def command(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Expand ``func``'s :class:`DataArgs`/:class:`RunArgs` parameter into one Typer option per field.
+
+    The wrapped function stays an importable module function: call it with the options as keywords (as Typer does),
+    or with the object itself under the parameter's name.
+    """
+    signature = inspect.signature(func, eval_str=True)
+    group = next(p for p in signature.parameters.values()
+                 if isinstance(p.annotation, type) and issubclass(p.annotation, DataArgs))
+    group_cls = group.annotation
+    hints = typing.get_type_hints(group_cls, include_extras=True)
+    names = [f.name for f in fields(group_cls)]
+    params: list[inspect.Parameter] = []
+    for p in signature.parameters.values():
+        if p is group:
+            params += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
+                                         annotation=hints[f.name]) for f in fields(group_cls)]
+        else:
+            params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        if group.name not in kwargs:
+            kwargs[group.name] = group_cls(**{k: kwargs.pop(k) for k in names if k in kwargs})
+        return func(**kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:

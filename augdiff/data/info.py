@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from augdiff import atomic
 from augdiff.data import load_dataset
 from augdiff.data.spec import SPLITS, DataOptions, Dataset
 from augdiff.errors import AugdiffError
+from augdiff.pictures import png_bytes
 from augdiff.seeding import numpy_rng
 
 
@@ -74,10 +74,7 @@ def write_preview(name: str, options: DataOptions, out: Path, per_class: int = 8
     if out.suffix.lower() != ".png":
         raise AugdiffError(f"--out {out}: the preview is a PNG; give a name ending in .png")
     dataset = load_dataset(name, options)
-    grid = preview_grid(dataset, per_class, options.seed)
-    buf = io.BytesIO()
-    Image.fromarray(grid).save(buf, format="PNG")
-    atomic.write_bytes(out, buf.getvalue())
+    atomic.write_bytes(out, png_bytes(preview_grid(dataset, per_class, options.seed)))
     return {
         "out": str(out),
         "rows": dataset.classes,

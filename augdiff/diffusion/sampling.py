@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from augdiff import devices
 from augdiff.diffusion.samplers import DDIMSampler, DDPMSampler, randn_like
 from augdiff.progress import NullReporter, Reporter, Task
 
@@ -37,7 +38,7 @@ def _eval_mode(model: Model) -> Iterator[None]:
 
 def _call(model: Model, x: Tensor, t: int, model_kwargs: dict[str, Any], autocast: bool) -> Tensor:
     tt = torch.full((x.shape[0],), int(t), dtype=torch.long, device=x.device)
-    with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
+    with torch.no_grad(), devices.autocast(x.device, "bf16" if autocast else "fp32"):
         out = model(x, tt, **model_kwargs)
     return out.float()
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from augdiff import atomic
 from augdiff.progress import NullReporter, Reporter
-from augdiff.seeding import derive_seed, torch_generator
+from augdiff.seeding import seeded_init, torch_generator
 
 FEATURE_DIM = 128
 
@@ -107,8 +107,7 @@ def train_domain_net(
         net.load_state_dict(saved["state"])
         return TrainedDomainNet(net.to(device).eval(), config, float(saved["train_accuracy"]), True, key)
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(seed, "domain-net", "init"))
+    with seeded_init(seed, "domain-net", "init"):
         net = DomainFeatureNet(num_classes).to(device)
     g = torch_generator(seed, "domain-net", "batches")
     x_all = to_input(images, config.size)

@@ -6,21 +6,23 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
-from augdiff import atomic, plugins, workflow
-from augdiff.data.spec import DataOptions
+from augdiff import atomic
 from augdiff.errors import AugdiffError
-from augdiff.generator import MANIFEST, read_generated_set
+from augdiff.generator import MANIFEST, GeneratedSet, read_generated_set
 from augdiff.metrics import builtin  # noqa: F401  (registers the built-in metrics)
 from augdiff.metrics.context import EvalContext, EvalOptions, images_digest
 from augdiff.metrics.registry import METRICS, MetricUnavailable
 from augdiff.progress import NullReporter, Reporter
 from augdiff.runstore import runs_root, start_run
 from augdiff.seeding import numpy_rng
+
+if TYPE_CHECKING:
+    from augdiff.plan import GeneratorPlan
 
 DEFAULT_METRICS = ("fid", "kid", "sfid", "lpips_diversity", "domain_fd", "memorisation")
 PER_CLASS_DEFAULT = 500  # ADD §3.2: "randomly generate 500 pseudo samples in each category"
@@ -106,38 +108,27 @@ def _run(
 
 
 def evaluate_generator(
-    generator: str,
-    data: str,
-    options: DataOptions,
+    plan: GeneratorPlan,
+    generated: GeneratedSet,
     *,
-    n: int | None = None,
     n_real: int | None = None,
-    profile: str,
-    seed: int,
-    runs_dir: Path | None = None,
-    overrides: dict[str, Any] | None = None,
     metrics: Sequence[str] | None = None,
     device: str = "cpu",
     progress: Reporter = NullReporter(),
     **kw: Any,
 ) -> EvaluationReport:
-    """Generate ``n`` images with ``generator`` (fitting it if needed) and compare them with the training split."""
-    names = resolve_metrics(metrics)  # fail on a typo before loading data and generating
-    gen_cls = plugins.get_generator(generator)
-    config = gen_cls.from_profile(profile, [], overrides).config
-    # The reference is the training split exactly as the generator saw it (same crop and size).
-    ds = workflow.load_data_for(gen_cls, config, data, options)
-    n = n if n is not None else PER_CLASS_DEFAULT * len(ds.classes)
-    generated = workflow.augment(generator, data, options, n=n, profile=profile, seed=seed, runs_dir=runs_dir,
-                                 overrides=overrides, progress=progress)
-    fake = generated.generated.images()
-    real, labels = _subsample(ds.train.images, ds.train.labels, n_real, seed, "real")
-    source = {"mode": "generator", "generator": generator, "data": data, "profile": profile, "seed": seed,
-              "samples": str(generated.out_dir), "classes": ds.classes}
-    config_record = {"metrics": names, "n": n, "n_real": n_real, "profile": profile,
-                     "generator_config": config, **_plain(kw)}
-    return _run(runs_root(runs_dir), data, generator, config_record, seed, ds.train.fingerprint(), real, fake,
-                labels, source, metrics=metrics, device=device, progress=progress, kw=kw)
+    """Compare ``generated`` (made by the plan's generator) with the training split exactly as the generator saw
+    it (same crop and size); ``workflow.evaluate`` generates the set and calls this."""
+    names = resolve_metrics(metrics)
+    ds = plan.data.dataset
+    run = plan.run
+    real, labels = _subsample(ds.train.images, ds.train.labels, n_real, run.seed, "real")
+    source = {"mode": "generator", "generator": plan.name, "data": run.data, "profile": run.profile,
+              "seed": run.seed, "samples": str(generated.directory), "classes": ds.classes}
+    config_record = {"metrics": names, "n": len(generated), "n_real": n_real, "profile": run.profile,
+                     "generator_config": plan.sampling_config, **_plain(kw)}
+    return _run(run.root, run.data, plan.name, config_record, run.seed, ds.train.fingerprint(), real,
+                generated.images(), labels, source, metrics=names, device=device, progress=progress, kw=kw)
 
 
 def evaluate_folders(

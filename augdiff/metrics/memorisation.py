@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from augdiff import atomic
+from augdiff.pictures import png_bytes
 
 DEFAULT_RATIO = 1.0 / 3.0
 PIXEL_SIDE = 32
@@ -103,6 +104,5 @@ def pairs_png(fake: np.ndarray, real: np.ndarray, pairs: list[dict[str, Any]], p
         y = gap + row * (cell_h + gap)
         canvas[y : y + cell_h, gap : gap + cell_w] = cell(fake[pair["fake"]])
         canvas[y : y + cell_h, 2 * gap + cell_w : 2 * gap + 2 * cell_w] = cell(real[pair["real"]])
-    with atomic.atomic_path(path) as tmp:
-        Image.fromarray(canvas).save(tmp, format="PNG")
+    atomic.write_bytes(path, png_bytes(canvas))
     return Path(path)

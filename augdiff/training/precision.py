@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from augdiff import devices
 from augdiff.errors import AugdiffError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -19,7 +20,7 @@ class Precision:
 
     @property
     def dtype(self) -> torch.dtype | None:
-        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.name)
+        return devices.AUTOCAST_DTYPES.get(self.name)
 
     @property
     def uses_scaler(self) -> bool:
@@ -27,9 +28,7 @@ class Precision:
         return self.name == "fp16"
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device_type, dtype=self.dtype)
+        return devices.autocast(self.device_type, self.name)
 
 
 def resolve_precision(name: str, device: torch.device) -> Precision:

@@ -10,12 +10,12 @@ is decoded starting AT t_k (the reference started one step lower).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
 
+from augdiff.devices import autocast
 from augdiff.diffusion.samplers import DDIMSampler
 from augdiff.diffusion.sampling import ddim_encode
 from augdiff.diffusion.schedules import NoiseSchedule
@@ -32,12 +32,6 @@ class CountingModel(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor, **kwargs: object) -> torch.Tensor:
         self.evaluations += int(x.shape[0])
         return self.model(x, t, **kwargs)
-
-
-def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 class Bridge:
@@ -64,6 +58,7 @@ class Bridge:
         # keeps an under-trained decoder from diverging at the noisiest levels. The reference never clips.
         self.decode_sampler = DDIMSampler(schedule, eta=0.0, prediction_type="epsilon", clip_sample=clip_decode)
         self.decode_sampler.set_timesteps(sample_steps)
+        self.sample_steps = sample_steps
         self.grid = [int(t) for t in torch.flip(self.sampler.timesteps, dims=[0]).tolist()]  # ascending
 
     @property
@@ -87,8 +82,24 @@ class Bridge:
         return torch.stack([x.float().cpu() for _, x in trajectory], dim=1)
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor, pairs: Sequence[tuple[int, int]]) -> torch.Tensor:
-        """Decode ``latents[s, k]`` from grid depth k to 0 with the target model for every (s, k) in ``pairs``."""
+    def decode(
+        self,
+        latents: torch.Tensor,
+        pairs: Sequence[tuple[int, int]],
+        *,
+        eta: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Decode ``latents[s, k]`` from grid depth k to 0 with the target model for every (s, k) in ``pairs``.
+
+        ``eta`` > 0 decodes stochastically (DDIM's η, noise from the CPU ``generator``): a different sample of the
+        same translation for the same latent.
+        """
+        sampler = self.decode_sampler
+        if eta > 0:
+            sampler = DDIMSampler(self.decode_sampler.schedule, eta=eta, prediction_type="epsilon",
+                                  clip_sample=self.decode_sampler.clip_sample)
+            sampler.set_timesteps(self.sample_steps)
         starts = torch.tensor([k for _, k in pairs], dtype=torch.long)
         x = torch.stack([latents[s, k] for s, k in pairs]).to(self.device)
         for k in range(int(starts.max()), -1, -1):
@@ -97,9 +108,11 @@ class Bridge:
             for part in self._chunks(len(active)):
                 idx = active[part]
                 xt = x[idx]
-                with _autocast(self.device, self.precision):
+                with autocast(self.device, self.precision):
                     eps = self.target(xt, torch.full((len(idx),), t, dtype=torch.long, device=self.device))
-                x[idx] = self.decode_sampler.step(eps.float(), t, xt).to(x.dtype)
+                step = sampler.step(eps.float().cpu(), t, xt.cpu(), generator) if eta > 0 else \
+                    sampler.step(eps.float(), t, xt)
+                x[idx] = step.to(x.device, x.dtype)
         return x.cpu()
 
     def translate(self, x0: torch.Tensor) -> torch.Tensor:

@@ -23,20 +23,23 @@ import torch
 from PIL import Image
 from rich.console import Console
 
-from augdiff import atomic, errors
+from augdiff import atomic, errors, pictures
 from augdiff.data.spec import Split
+from augdiff.devices import resolve_device
 from augdiff.diffusion.data import to_model_range, to_uint8_images
 from augdiff.diffusion.models.adm import ADMUNet, attention_kind_of
 from augdiff.diffusion.schedules import NoiseSchedule, make_schedule
 from augdiff.errors import AugdiffError
 from augdiff.generator import Chunk, GeneratedSet, Generator, Samples, even_split, slug
 from augdiff.progress import NullReporter, Reporter
-from augdiff.seeding import derive_seed, numpy_rng
+from augdiff.seeding import derive_seed, numpy_rng, torch_generator
+from augdiff.weights import load_state, read_weights, save_weights
 from augdiff_add import depth as depth_search
 from augdiff_add import measure as fm
 from augdiff_add import strips
 from augdiff_add.bridge import Bridge
 
+DEPTH_RULES = ("search", "spread")
 ATTENTION_MODES = {"hybrid": ("global", "local"), "global": ("global", "global"), "local": ("local", "local")}
 DEFAULT_DOMAINS = ("normal", "tumor")
 LEVELS = [round(0.1 * i, 1) for i in range(1, 11)]
@@ -45,13 +48,15 @@ MEMORY_BUDGET = 1.5e9  # bytes of cached latents per chunk of sources
 _SAMPLING = dict(
     sample_steps=50,  # respaced DDIM grid over T = 1000 (issue: default ≤ 100)
     measure="paper",  # "paper" (Eq. 7–9) | "reference" (the authors' script: its bins and depth rule)
+    depth_rule="search",  # "search": depths whose Eq. 9 label hits each level | "spread": depth i = L·T, label L
     highpass_radius=0.25,  # M_h keeps radial frequencies above this fraction of Nyquist
     levels=LEVELS,  # soft-label targets of add-pro
     label_tolerance=0.025,  # depth search stops for a target once a decoded label is this close
     search_rounds=6,
-    sample_batch_size=128,
+    sample_batch=128,
     sample_precision="fp32",  # DDIM inversion is an ODE solve: bf16 costs reconstruction accuracy
     clip_decode=True,  # clamp x̂_0 to [-1, 1] while decoding: ρ(label, stage) 0.47 → 0.84 at the cpu profile (docs)
+    repeat_eta=0.5,  # `add` only: DDIM η for a source's second and later translations, so none is a duplicate
     device="auto",
 )
 _DOMAINS = dict(attention="hybrid", source_class=None, target_class=None, bidirectional=False)
@@ -63,14 +68,14 @@ PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(
         image_size=16, base_channels=16, channel_mult=[1, 2], num_res_blocks=1, attention_resolutions=[8],
         num_head_channels=8, dropout=0.0, schedule="linear", num_train_timesteps=1000,
-        train_steps=30, batch_size=16, lr=1e-3, warmup_steps=0, ema_decay=0.9, grad_clip=1.0, hflip=True,
+        steps=30, batch_size=16, lr=1e-3, warmup_steps=0, ema_decay=0.9, grad_clip=1.0, hflip=True,
         precision="auto", checkpoint_every=20, **_ARCH, **_DOMAINS, **{**_SAMPLING, "sample_steps": 20},
     ),
     # Sized for 2 CPU cores: attention only at 8 px (the 16-px attention doubled the step time).
     "cpu": dict(
         image_size=32, base_channels=32, channel_mult=[1, 2, 2], num_res_blocks=2, attention_resolutions=[8],
         num_head_channels=16, dropout=0.0, schedule="linear", num_train_timesteps=1000,
-        train_steps=2000, batch_size=32, lr=2e-4, warmup_steps=100, ema_decay=0.999, grad_clip=1.0, hflip=True,
+        steps=2000, batch_size=32, lr=2e-4, warmup_steps=100, ema_decay=0.999, grad_clip=1.0, hflip=True,
         precision="auto", checkpoint_every=250, **_ARCH, **_DOMAINS, **_SAMPLING,
     ),
     # The reference's OpenAI 256x256 unconditional ADM config (base 256, (1,1,2,2,4,4), attention at 32/16/8,
@@ -78,9 +83,9 @@ PROFILES: dict[str, dict[str, Any]] = {
     "paper": dict(
         image_size=256, base_channels=256, channel_mult=[1, 1, 2, 2, 4, 4], num_res_blocks=2,
         attention_resolutions=[32, 16, 8], num_head_channels=64, dropout=0.1, schedule="linear",
-        num_train_timesteps=1000, train_steps=100_000, batch_size=16, lr=1e-4, warmup_steps=1000,
+        num_train_timesteps=1000, steps=100_000, batch_size=16, lr=1e-4, warmup_steps=1000,
         ema_decay=0.9999, grad_clip=1.0, hflip=True, precision="auto", checkpoint_every=5000,
-        **_ARCH, **_DOMAINS, **{**_SAMPLING, "sample_steps": 100, "sample_batch_size": 32},
+        **_ARCH, **_DOMAINS, **{**_SAMPLING, "sample_steps": 100, "sample_batch": 32},
     ),
 }
 SAMPLING_OPTIONS = tuple(_SAMPLING)
@@ -107,12 +112,6 @@ def resolve_domains(classes: Sequence[str], source: str | None, target: str | No
     return classes.index(source), classes.index(target), None
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 class AddGenerator(Generator):
     """ADD: two domain diffusion models bridged by DDIM (final-state translations A → B)."""
 
@@ -120,11 +119,17 @@ class AddGenerator(Generator):
     description: ClassVar[str] = "ADD (MICCAI 2024): two-domain DDIM bridge with hybrid attention; final-state translations"
     profiles: ClassVar[dict[str, dict[str, Any]]] = PROFILES
     sampling_options: ClassVar[tuple[str, ...]] = SAMPLING_OPTIONS
+    option_types: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "source_class": (str, None), "target_class": (str, None), "grad_clip": (float, None)}
+    # The names every other generator uses for these; fits made under the old names keep their run ids.
+    renamed_options: ClassVar[dict[str, str]] = {"train_steps": "steps", "sample_batch_size": "sample_batch"}
 
     def __init__(self, config: dict[str, Any], classes: Sequence[str]) -> None:
         super().__init__(config, classes)
         if self.config["attention"] not in ATTENTION_MODES:
             raise AugdiffError(f"--set attention={self.config['attention']}: choose one of {', '.join(ATTENTION_MODES)}")
+        if self.config.get("depth_rule", "search") not in DEPTH_RULES:
+            raise self.option_error("depth_rule", f"choose one of {', '.join(DEPTH_RULES)}")
         self.models: dict[tuple[int, str], ADMUNet] = {}
         self.train_images: dict[int, tuple[np.ndarray, list[str]]] = {}
         self._stats: dict[tuple[str, float], tuple[float, float]] = {}
@@ -183,14 +188,11 @@ class AddGenerator(Generator):
 
     # -- persistence -------------------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
-        from safetensors.torch import save_file
-
         super().save(directory)
         directory = Path(directory)
         for (cls, kind), model in self.models.items():
-            state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-            with atomic.atomic_path(directory / f"class{cls}-{kind}.safetensors") as tmp:
-                save_file(state, str(tmp), metadata={"attention": kind, "class": self.classes[cls]})
+            save_weights(directory / f"class{cls}-{kind}.safetensors", model,
+                         metadata={"attention": kind, "class": self.classes[cls]})
         for cls, (images, ids) in self.train_images.items():
             # The sources of add-pro and the statistics of label(): load() alone must be able to generate.
             with atomic.atomic_path(directory / f"class{cls}-train.npy") as tmp, open(tmp, "wb") as fh:
@@ -199,27 +201,18 @@ class AddGenerator(Generator):
 
     @classmethod
     def load(cls, directory: Path) -> AddGenerator:
-        from safetensors import safe_open
-        from safetensors.torch import load_file
-
         gen = super().load(directory)
         assert isinstance(gen, AddGenerator)
         directory = Path(directory)
         for c, kind in gen.required_models():
             path = directory / f"class{c}-{kind}.safetensors"
-            if not path.is_file():
-                raise AugdiffError(
-                    f"{path}: missing; this fit has no {kind}-attention model of '{gen.classes[c]}' — re-run "
-                    f"`augdiff fit add` with the same --set options"
-                )
-            with safe_open(str(path), "pt") as fh:
-                saved_kind = (fh.metadata() or {}).get("attention")
-            state = load_file(str(path))
+            state, metadata = read_weights(path, missing=(
+                f"missing; this fit has no {kind}-attention model of '{gen.classes[c]}' — re-run `augdiff fit add` "
+                "with the same --set options"))
+            saved_kind = metadata.get("attention")
             if saved_kind not in (None, kind) or attention_kind_of(state) not in (None, kind):
                 raise AugdiffError(f"{path}: holds {saved_kind}-attention weights but {kind} attention is required")
-            model = gen.build_model(kind)
-            model.load_state_dict(state)
-            gen.models[(c, kind)] = model.eval()
+            gen.models[(c, kind)] = load_state(gen.build_model(kind), state, path).eval()
         for c in set(gen.domains()):
             path = directory / f"class{c}-train.npy"
             if not path.is_file():
@@ -234,10 +227,10 @@ class AddGenerator(Generator):
         missing = [(c, k) for c, k in ((src, enc), (tgt, dec)) if (c, k) not in self.models]
         if missing:
             raise AugdiffError(f"generator '{self.name}' is not fitted for {missing}: run `augdiff fit add` first")
-        device = _device(self.config["device"])
+        device = resolve_device(self.config["device"])
         return Bridge(
             self.models[(src, enc)].to(device).eval(), self.models[(tgt, dec)].to(device).eval(), self.schedule(),
-            int(self.config["sample_steps"]), device=device, batch_size=int(self.config["sample_batch_size"]),
+            int(self.config["sample_steps"]), device=device, batch_size=int(self.config["sample_batch"]),
             precision=self.config["sample_precision"], clip_decode=bool(self.config.get("clip_decode", True)),
         )
 
@@ -245,7 +238,7 @@ class AddGenerator(Generator):
         """Sources per chunk: their cached latents at every grid depth stay within ``MEMORY_BUDGET``."""
         c = self.config
         per_source = int(c["sample_steps"]) * 3 * c["image_size"] ** 2 * 4
-        return max(1, min(int(c["sample_batch_size"]), int(MEMORY_BUDGET // per_source)))
+        return max(1, min(int(c["sample_batch"]), int(MEMORY_BUDGET // per_source)))
 
     def sources(self, src: int, count: int, seed: int) -> tuple[np.ndarray, list[str]]:
         """``count`` training images of class ``src`` drawn without replacement (cycling when count > N)."""
@@ -290,8 +283,11 @@ class AddGenerator(Generator):
         src, tgt, start, stop = (int(chunk.spec[k]) for k in ("src", "tgt", "start", "stop"))
         images, ids = self.sources(src, int(chunk.spec["sources"]), chunk.seed)
         images, ids = images[start:stop], ids[start:stop]
+        # Which pass over the source images each position is (sources cycle when more are asked than exist).
+        repeat = np.arange(start, stop) // len(self.train_images[src][0])
         with progress.task(f"{self.name}: {self._direction_name(src, tgt)} {start}–{stop}", len(ids)) as task:
-            done = self._make(self.bridge(src, tgt), images, ids, src, tgt)
+            done = self._make(self.bridge(src, tgt), images, ids, src, tgt, repeat=repeat,
+                              seed=derive_seed(chunk.seed, "repeat-noise", start))
             task.advance(len(ids))
         return Samples(done.images[: chunk.n], done.probs[: chunk.n], done.meta[: chunk.n])
 
@@ -305,15 +301,29 @@ class AddGenerator(Generator):
     def _outputs_per_source(self) -> int:
         return 1
 
-    def _make(self, bridge: Bridge, images: np.ndarray, ids: list[str], src: int, tgt: int) -> Samples:
-        """Final-state translations of one chunk of sources."""
+    def _make(self, bridge: Bridge, images: np.ndarray, ids: list[str], src: int, tgt: int, *,
+              repeat: np.ndarray, seed: int) -> Samples:
+        """Final-state translations of one chunk of sources.
+
+        η = 0 decoding is deterministic, so a source's second pass would repeat its first image exactly; later
+        passes decode with DDIM η = ``repeat_eta`` instead (Song et al. 2021, Eq. 16), seeded, so every output
+        is a distinct sample of the translation.
+        """
+        eta = float(self.config.get("repeat_eta", 0.0))
         with errors.doing(f"{self.name}: translating sources {ids[0]} … {ids[-1]}"):
-            x = to_uint8_images(bridge.translate(to_model_range(images)))
+            latents = bridge.encode(to_model_range(images))
+            top = bridge.num_depths - 1
+            x = bridge.decode(latents, [(s, top) for s in range(len(ids))]).clone()
+            again = np.flatnonzero(repeat > 0)
+            if len(again) and eta > 0:
+                noisy = bridge.decode(latents, [(int(s), top) for s in again], eta=eta,
+                                      generator=torch_generator(seed))
+                x[torch.as_tensor(again)] = noisy
         probs = np.zeros((len(ids), len(self.classes)), dtype=np.float32)
         probs[:, tgt] = 1.0
-        meta = [{"source": i, "direction": self._direction_name(src, tgt), "level": 1.0,
-                 "depth": bridge.grid[-1]} for i in ids]
-        return Samples(x, probs, meta)
+        meta = [{"source": i, "direction": self._direction_name(src, tgt), "level": 1.0, "depth": bridge.grid[-1],
+                 **({"pass": int(r), "eta": eta} if r > 0 and eta > 0 else {})} for i, r in zip(ids, repeat)]
+        return Samples(to_uint8_images(x), probs, meta)
 
     # -- labelling ---------------------------------------------------------------------------------------------
     def domain_amplitudes(self) -> tuple[float, float]:
@@ -365,7 +375,9 @@ class AddProGenerator(AddGenerator):
     def _outputs_per_source(self) -> int:
         return len(self.levels())
 
-    def _make(self, bridge: Bridge, images: np.ndarray, ids: list[str], src: int, tgt: int) -> Samples:
+    def _make(self, bridge: Bridge, images: np.ndarray, ids: list[str], src: int, tgt: int, *,
+              repeat: np.ndarray, seed: int) -> Samples:
+        # Progressive sets use every source once per 10 levels; more than 10 × N images repeat (set.json counts).
         return self._progressive(bridge, images, ids, self.levels(), src, tgt)
 
     def _progressive(
@@ -389,7 +401,12 @@ class AddProGenerator(AddGenerator):
                     cache[p] = img
             return np.stack([cache[p] for p in pairs])
 
-        if measure == "paper":
+        if c.get("depth_rule") == "spread":
+            # The paper's state i = t/T without Eq. 9: each level L decodes from the depth L·T, labelled L.
+            depths = np.array([[depth_search.spread_depth(lv, bridge.num_depths) for lv in levels]] * len(ids))
+            achieved = np.tile(np.asarray(levels, dtype=np.float64), (len(ids), 1))
+            fallback = np.zeros(len(images), dtype=bool)
+        elif measure == "paper":
             a_src = fm.amplitude(images, measure, radius)
             a_fin = fm.amplitude(finals, measure, radius)
 
@@ -433,7 +450,7 @@ class AddProGenerator(AddGenerator):
                     probs.append(p)
                     record = {"source": source_id, "direction": direction, "level_requested": requested,
                               "level": round(level, 4), "depth": bridge.grid[k], "depth_index": k,
-                              "measure": measure}
+                              "measure": "none" if c.get("depth_rule") == "spread" else measure}
                     if from_depth:
                         record["label_from"] = "depth"
                     if fallback[s]:
@@ -456,7 +473,7 @@ class AddProGenerator(AddGenerator):
                 tiles = [src_img, *tiles]
                 if samples.meta[index[-1]]["depth_index"] != int(self.config["sample_steps"]) - 1:
                     tiles.append(final)
-            files[_strip_name(direction, source)] = strips.png_bytes(strips.strip(tiles))
+            files[_strip_name(direction, source)] = pictures.png_bytes(strips.strip(tiles))
         return files
 
     def summary_files(self, generated: GeneratedSet) -> dict[str, bytes]:
@@ -464,7 +481,7 @@ class AddProGenerator(AddGenerator):
         names = dict.fromkeys(_strip_name(r["direction"], str(r["source"])) for r in generated.records)
         rows = [np.asarray(Image.open(generated.directory / name).convert("RGB"))
                 for name in list(names)[:16] if (generated.directory / name).is_file()]
-        return {"strips.png": strips.png_bytes(strips.stack(rows))} if rows else {}
+        return {"strips.png": pictures.png_bytes(pictures.stack(rows))} if rows else {}
 
 
 def _strip_name(direction: str, source: str) -> str:

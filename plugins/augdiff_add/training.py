@@ -12,18 +12,16 @@ from torch import nn
 from augdiff.diffusion.data import ImageTensorDataset
 from augdiff.diffusion.losses import DiffusionLoss
 from augdiff.diffusion.schedules import make_schedule
-from augdiff.progress import NullReporter, Reporter
+from augdiff.progress import NullReporter, PrefixedReporter, Reporter
 from augdiff.training import TrainConfig, Trainer
 
-# Config keys of the add profiles that map onto TrainConfig fields (``train_steps`` → ``steps``).
-_TRAIN_KEYS = {"train_steps": "steps", "batch_size": "batch_size", "lr": "lr", "warmup_steps": "warmup_steps",
-               "ema_decay": "ema_decay", "grad_clip": "grad_clip", "precision": "precision",
-               "checkpoint_every": "checkpoint_every"}
+# Config keys of the add profiles handed to TrainConfig unchanged.
+_TRAIN_KEYS = ("steps", "batch_size", "lr", "warmup_steps", "ema_decay", "grad_clip", "precision", "checkpoint_every")
 
 
 def train_config(config: dict[str, Any], num_images: int) -> TrainConfig:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    kwargs = {dst: config[src] for src, dst in _TRAIN_KEYS.items() if dst in fields and src in config}
+    kwargs = {k: config[k] for k in _TRAIN_KEYS if k in fields and k in config}
     kwargs["batch_size"] = max(1, min(int(kwargs.get("batch_size", 1)), num_images))
     if "device" in fields:
         kwargs["device"] = "auto" if config.get("device", "auto") == "auto" else config["device"]
@@ -45,17 +43,8 @@ def train_domain_model(
     dataset = ImageTensorDataset(images, hflip=bool(config.get("hflip", True)))
     trainer = Trainer(
         model, DiffusionLoss(schedule), dataset, train_config(config, len(images)), Path(workdir), seed=seed,
-        progress=_Named(progress, description),
+        progress=PrefixedReporter(progress, description),
     )
     trainer.fit()
     return trainer.ema_model.cpu().eval()
 
-
-class _Named:
-    """Prefixes the trainer's progress tasks with the domain and attention kind being trained."""
-
-    def __init__(self, inner: Reporter, prefix: str) -> None:
-        self.inner, self.prefix = inner, prefix
-
-    def task(self, description: str, total: float | None):
-        return self.inner.task(f"{self.prefix}: {description}", total)

@@ -24,10 +24,10 @@ import numpy as np
 from augdiff import atomic
 from augdiff.data.spec import DataOptions, Split
 from augdiff.errors import AugdiffError
+from augdiff.plan import RunPlan
 from augdiff.progress import NullReporter, PrefixedReporter, Reporter
-from augdiff.runstore import config_hash, runs_root, start_run
+from augdiff.runstore import config_hash, start_run
 from augdiff.seeding import derive_seed, numpy_rng, torch_generator
-from augdiff.workflow import load_data_for
 from augdiff_ddpm_pcam.evaluation import FOLDS, FoldScores, fold_indices, score_folds
 from augdiff_ddpm_pcam.generator import DDPMPCam
 from augdiff_ddpm_pcam.unet import count_parameters
@@ -140,8 +140,9 @@ def run_ablation(
     overrides = {**BUDGET_OVERRIDES.get(profile, {}), **overrides}
     if sample_steps is not None:
         overrides["sample_steps"] = sample_steps
-    base = DDPMPCam.from_profile(profile, [], overrides).config
-    ds = load_data_for(DDPMPCam, base, data, options)
+    # The configs validated and the data loaded (at the profile's image size unless --size) once, as for a fit.
+    plan = RunPlan(data, options, profile, seed, runs_dir).generator(DDPMPCam, overrides)
+    base, ds = plan.sampling_config, plan.data.dataset
     ci = _pick_class(ds.classes, cls, data)
     class_name = ds.classes[ci]
     train = ds.train.of_class(ci).images
@@ -162,10 +163,9 @@ def run_ablation(
     reference = _reference(reference_pool, real, folds)
 
     row_seed = derive_seed(seed, "ddpm-pcam", class_name)
-    fit_config = DDPMPCam(base, ds.classes).fit_config()
-    fingerprint = ds.fingerprint()
-    run_id = f"ablate-{profile}-s{seed}-{config_hash(fit_config, fingerprint, class_name)}"
-    root = runs_root(runs_dir)
+    fingerprint = plan.data.fingerprint
+    run_id = f"ablate-{profile}-s{seed}-{config_hash(plan.fit_identity, fingerprint, class_name)}"
+    root = plan.run.root
     sampler = "ancestral" if base["sample_steps"] is None else f"ddim-{int(base['sample_steps'])}"
     metrics = FEATURE_METRICS.get(profile, FEATURE_METRICS["cpu"])
     evaluation = {"eval_images": n_eval, "folds": FOLDS, "sampler": sampler,

@@ -8,24 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from augdiff.cli.options import (
-    DEFAULT_DATA,
-    DEFAULT_PROFILE,
-    Crop,
-    Data,
-    DataRoot,
-    Json,
-    Profile,
-    RunsDir,
-    Seed,
-    Set,
-    Size,
-    TrainPerClass,
-    console,
-    data_options,
-    emit_json,
-    parse_overrides,
-)
+from augdiff.cli.options import Json, RunArgs, Set, command, console, emit_json, parse_overrides
 from augdiff.progress import reporter
 
 ABLATE = "ablate"
@@ -41,48 +24,41 @@ def _ablate_group(app: typer.Typer) -> typer.Typer:
     return group
 
 
+@command
+def ddpm_pcam(
+    run: RunArgs = RunArgs(),
+    cls: Annotated[
+        str | None, typer.Option("--class", help="Class to train on \\[default: tumor, else the last class].")
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option("--steps", help="Sample with DDIM in this many steps \\[default: ancestral].")
+    ] = None,
+    n_eval: Annotated[
+        int | None,
+        typer.Option("--n-eval", help="Held-out images scored (5 folds) \\[default: smoke 20, cpu 100, paper 1000]."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also write report.md and ablation.json here.")
+    ] = None,
+    set_: Set = None,
+    json_: Json = False,
+) -> None:
+    """DDPM-PCam Table 2: linear/cosine × none/self attention on one class, scored by SSIM and pixel BCE."""
+    from augdiff_ddpm_pcam.ablation import run_ablation
+
+    result = run_ablation(
+        run.data, run.options(), profile=run.profile, seed=run.seed, cls=cls, runs_dir=run.runs_dir, out=out,
+        sample_steps=steps, eval_images=n_eval, overrides=parse_overrides(set_), progress=reporter(not json_),
+    )
+    if json_:
+        emit_json(result.to_dict())
+        return
+    console.print(_table(result))
+    console.print(f"[green]report[/] {result.report}" + (f" and {out / 'report.md'}" if out else ""))
+
+
 def register(app: typer.Typer) -> None:
-    ablate = _ablate_group(app)
-
-    @ablate.command("ddpm-pcam")
-    def ddpm_pcam(
-        data: Data = DEFAULT_DATA,
-        data_root: DataRoot = None,
-        crop: Crop = None,
-        size: Size = None,
-        train_per_class: TrainPerClass = 500,
-        cls: Annotated[
-            str | None, typer.Option("--class", help="Class to train on \\[default: tumor, else the last class].")
-        ] = None,
-        steps: Annotated[
-            int | None, typer.Option("--steps", help="Sample with DDIM in this many steps \\[default: ancestral].")
-        ] = None,
-        n_eval: Annotated[
-            int | None,
-            typer.Option("--n-eval", help="Held-out images scored (5 folds) \\[default: smoke 20, cpu 100, paper 1000]."),
-        ] = None,
-        out: Annotated[
-            Path | None, typer.Option("--out", help="Also write report.md and ablation.json here.")
-        ] = None,
-        profile: Profile = DEFAULT_PROFILE,
-        seed: Seed = 0,
-        runs_dir: RunsDir = None,
-        set_: Set = None,
-        json_: Json = False,
-    ) -> None:
-        """DDPM-PCam Table 2: linear/cosine × none/self attention on one class, scored by SSIM and pixel BCE."""
-        from augdiff_ddpm_pcam.ablation import run_ablation
-
-        result = run_ablation(
-            data, data_options(data_root, seed, train_per_class, crop, size), profile=profile, seed=seed, cls=cls,
-            runs_dir=runs_dir, out=out, sample_steps=steps, eval_images=n_eval, overrides=parse_overrides(set_),
-            progress=reporter(not json_),
-        )
-        if json_:
-            emit_json(result.to_dict())
-            return
-        console.print(_table(result))
-        console.print(f"[green]report[/] {result.report}" + (f" and {out / 'report.md'}" if out else ""))
+    _ablate_group(app).command("ddpm-pcam")(ddpm_pcam)
 
 
 def _table(result: Any) -> Table:

@@ -14,10 +14,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
+from augdiff import pictures
 from augdiff.data.spec import Split
+from augdiff.devices import resolve_device
 from augdiff.diffusion import (
     SCHEDULES,
     DDIMSampler,
@@ -33,11 +34,10 @@ from augdiff.diffusion.losses import LOSSES
 from augdiff.errors import AugdiffError
 from augdiff.generator import GeneratedSet, Generator, Samples, one_hot, slug
 from augdiff.progress import NullReporter, PrefixedReporter, Reporter
-from augdiff.seeding import derive_seed, torch_generator
+from augdiff.seeding import derive_seed, seeded_init, torch_generator
 from augdiff.training import TrainConfig, Trainer
 from augdiff.training.precision import resolve_precision
-from augdiff.training.trainer import resolve_device
-from augdiff_ddpm_pcam.grid import grid, png_bytes
+from augdiff.weights import load_weights, save_weights
 from augdiff_ddpm_pcam.unet import ATTENTION_HEADS, PaperUNet, block_widths, paper_attention_positions
 
 WEIGHTS_DIR = "weights"
@@ -196,8 +196,7 @@ class DDPMPCam(Generator):
             )
         dataset = ImageTensorDataset(images, hflip=bool(self.config["hflip"]))
         loss = DiffusionLoss(self.schedule(), loss=self.config["loss"])
-        with torch.random.fork_rng(devices=[]):  # initial weights from the seed, not from global RNG state
-            torch.manual_seed(derive_seed(seed, "init") % (1 << 63))
+        with seeded_init(seed, "init"):  # initial weights from the seed, not from global RNG state
             model = self.build_model()
         trainer = Trainer(model, loss, dataset, self.train_config(), workdir, seed=seed, progress=progress)
         trainer.fit()
@@ -259,8 +258,8 @@ class DDPMPCam(Generator):
         """``grid-<class>.png``: up to 64 samples of each class as a contact sheet, for a quick look."""
         labels = generated.probs().argmax(axis=1)
         return {
-            f"grid-{slug(name)}.png": png_bytes(
-                grid(generated.images(np.flatnonzero(labels == index)[:64]), columns=8, scale=2))
+            f"grid-{slug(name)}.png": pictures.png_bytes(
+                pictures.grid(generated.images(np.flatnonzero(labels == index)[:64]), 8, scale=2))
             for index, name in enumerate(self.classes)
             if (labels == index).any()
         }
@@ -272,12 +271,8 @@ class DDPMPCam(Generator):
     def save(self, directory: Path) -> None:
         super().save(directory)
         for index, model in self.models.items():
-            state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-            path = self._weights_path(directory, index)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            save_file(state, str(tmp), metadata={"class": self.classes[index], "weights": "ema"})
-            tmp.replace(path)  # atomic: a half-written file never carries the final name
+            save_weights(self._weights_path(directory, index), model,
+                         metadata={"class": self.classes[index], "weights": "ema"})
 
     @classmethod
     def load(cls, directory: Path) -> DDPMPCam:
@@ -285,13 +280,6 @@ class DDPMPCam(Generator):
         assert isinstance(gen, DDPMPCam)
         device = gen._device()
         for index in range(len(gen.classes)):
-            path = gen._weights_path(directory, index)
-            if not path.is_file():
-                raise AugdiffError(f"{path}: missing weights; re-run `augdiff fit ddpm-pcam` to write them")
-            model = gen.build_model()
-            try:
-                model.load_state_dict(load_file(str(path)))
-            except RuntimeError as exc:
-                raise AugdiffError(f"{path}: weights do not match config.json ({exc.args[0][:80]}…)") from exc
+            model = load_weights(gen.build_model(), gen._weights_path(directory, index), refit="augdiff fit ddpm-pcam")
             gen.models[index] = model.to(device).eval().requires_grad_(False)
         return gen

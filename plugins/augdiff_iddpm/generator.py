@@ -14,21 +14,20 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from augdiff import atomic
 from augdiff.data.spec import Split
+from augdiff.devices import resolve_device
 from augdiff.diffusion import SCHEDULES, DDPMSampler, ImageTensorDataset, NoiseSchedule, make_schedule, sample
 from augdiff.diffusion.data import to_uint8_images
 from augdiff.diffusion.models.adm import ADMUNet
 from augdiff.errors import AugdiffError
 from augdiff.generator import Generator, Samples, one_hot, slug
 from augdiff.progress import NullReporter, PrefixedReporter, Reporter
-from augdiff.seeding import derive_seed, torch_generator
+from augdiff.seeding import derive_seed, seeded_init, torch_generator
 from augdiff.training import TrainConfig, Trainer
 from augdiff.training.precision import resolve_precision
-from augdiff.training.trainer import resolve_device
+from augdiff.weights import load_weights, save_weights
 from augdiff_iddpm.losses import HybridLoss, LearnedVarianceModel, LossAwareTimesteps
 
 WEIGHTS_DIR = "weights"
@@ -152,8 +151,7 @@ class IDDPM(Generator):
         schedule = self.schedule()
         timesteps = (LossAwareTimesteps(schedule.num_train_timesteps)
                      if self.config["timestep_sampler"] == "loss-aware" else None)
-        with torch.random.fork_rng(devices=[]):  # initial weights follow the seed, not the global RNG
-            torch.manual_seed(derive_seed(seed, "init"))
+        with seeded_init(seed, "init"):  # initial weights follow the seed, not the global RNG
             model = self.build_model(timesteps=timesteps)
         loss = HybridLoss(schedule, lambda_vlb=float(self.config["lambda_vlb"]),
                           class_conditional=labels is not None, timesteps=timesteps)
@@ -215,9 +213,7 @@ class IDDPM(Generator):
         super().save(directory)
         for key, model in self.models.items():
             assert isinstance(model, LearnedVarianceModel)
-            state = {k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
-            with atomic.atomic_path(self._weights_path(directory, key)) as tmp:
-                save_file(state, str(tmp), metadata={"weights": "ema"})
+            save_weights(self._weights_path(directory, key), model.net, metadata={"weights": "ema"})
 
     @classmethod
     def load(cls, directory: Path) -> IDDPM:
@@ -225,13 +221,7 @@ class IDDPM(Generator):
         assert isinstance(gen, IDDPM)
         keys = range(len(gen.classes)) if gen.config["per_class"] else [0]
         for key in keys:
-            path = gen._weights_path(directory, key)
-            if not path.is_file():
-                raise AugdiffError(f"{path}: missing weights; re-run `augdiff fit iddpm` to write them")
             model = gen.build_model()
-            try:
-                model.net.load_state_dict(load_file(str(path)))
-            except RuntimeError as exc:
-                raise AugdiffError(f"{path}: weights do not match config.json ({exc.args[0][:80]}…)") from exc
+            load_weights(model.net, gen._weights_path(directory, key), refit="augdiff fit iddpm")
             gen.models[key] = model.eval().requires_grad_(False)
         return gen

@@ -18,8 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from augdiff.devices import resolve_device
 from augdiff.progress import NullReporter, Reporter
-from augdiff.seeding import derive_seed, torch_generator
+from augdiff.seeding import seeded_init, torch_generator
 from augdiff.training.checkpoint import (
     capture_rng,
     checkpoint_path,
@@ -29,7 +30,6 @@ from augdiff.training.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from augdiff.training.trainer import resolve_device
 from augdiff_lofgan.losses import class_logit_penalty, d_hinge, g_hinge, local_reconstruction_loss
 from augdiff_lofgan.networks import LoFDiscriminator, LoFGenerator, draw_fusion
 
@@ -101,8 +101,7 @@ class LoFGANTrainer:
         if not self.episode_classes:
             raise ValueError(f"no class has k_shot={settings.k_shot} images")
         self.rng = torch_generator(seed, "lofgan-train")
-        with torch.random.fork_rng(devices=[]):  # initial weights follow the seed, not the global RNG
-            torch.manual_seed(derive_seed(seed, "lofgan-init"))
+        with seeded_init(seed, "lofgan-init"):  # initial weights follow the seed, not the global RNG
             self.G = LoFGenerator(list(settings.g_widths)).to(self.device)
             self.D = LoFDiscriminator(list(settings.d_widths), num_classes).to(self.device)
         self.grid = self.G.feature_size(settings.image_size)

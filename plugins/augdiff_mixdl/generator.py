@@ -15,11 +15,11 @@ import torch
 
 from augdiff import atomic
 from augdiff.data.spec import Split
+from augdiff.devices import resolve_device
 from augdiff.errors import AugdiffError
 from augdiff.generator import Generator, Samples, one_hot
 from augdiff.progress import NullReporter, Reporter
 from augdiff.seeding import derive_seed, torch_generator
-from augdiff.training.trainer import resolve_device
 from augdiff_mixdl.networks import MixGenerator
 from augdiff_mixdl.trainer import MixDLSettings, MixDLTrainer, build_generator
 

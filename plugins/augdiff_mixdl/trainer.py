@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from augdiff.devices import resolve_device
 from augdiff.progress import NullReporter, Reporter
-from augdiff.seeding import derive_seed, torch_generator
+from augdiff.seeding import seeded_init, torch_generator
 from augdiff.training.checkpoint import (
     capture_rng,
     checkpoint_path,
@@ -33,7 +34,6 @@ from augdiff.training.checkpoint import (
     save_checkpoint,
 )
 from augdiff.training.ema import EMA
-from augdiff.training.trainer import resolve_device
 from augdiff_mixdl.losses import (
     cosine_matrix,
     d_logistic,
@@ -105,8 +105,7 @@ class MixDLTrainer:
         self.device = resolve_device(settings.device)
         self.images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
         self.rng = torch_generator(seed, "mixdl-train")
-        with torch.random.fork_rng(devices=[]):  # initial weights follow the seed, not the global RNG
-            torch.manual_seed(derive_seed(seed, "mixdl-init"))
+        with seeded_init(seed, "mixdl-init"):  # initial weights follow the seed, not the global RNG
             self.G = build_generator(vars(settings)).to(self.device)
             self.D = MixDiscriminator(
                 settings.image_size, fmap_base=settings.fmap_base, fmap_max=settings.fmap_max,

@@ -10,11 +10,11 @@ import torch
 
 from augdiff import atomic
 from augdiff.data.spec import Split
+from augdiff.devices import resolve_device
 from augdiff.errors import AugdiffError
 from augdiff.generator import Generator, Samples, one_hot
 from augdiff.progress import NullReporter, Reporter
 from augdiff.seeding import derive_seed, torch_generator
-from augdiff.training.trainer import resolve_device
 from augdiff_progan.networks import ProGenerator
 from augdiff_progan.trainer import ProGANSettings, ProGANTrainer, build_generator
 

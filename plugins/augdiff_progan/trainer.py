@@ -11,7 +11,6 @@ in each checkpoint, so a run killed at any point and resumed gives the same weig
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 from dataclasses import asdict, dataclass, fields
@@ -22,8 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from augdiff.devices import autocast, resolve_device
 from augdiff.progress import NullReporter, Reporter
-from augdiff.seeding import derive_seed, torch_generator
+from augdiff.seeding import seeded_init, torch_generator
 from augdiff.training.checkpoint import (
     capture_rng,
     checkpoint_path,
@@ -33,7 +33,6 @@ from augdiff.training.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from augdiff.training.trainer import resolve_device
 from augdiff_progan.losses import discriminator_loss, generator_loss
 from augdiff_progan.networks import ProDiscriminator, ProGenerator, num_stages
 
@@ -142,8 +141,7 @@ class ProGANTrainer:
         self.num_classes = num_classes
         self.schedule = Schedule(settings.image_size, settings.phase_images, settings.batch_size)
         self.rng = torch_generator(seed, "progan-train")
-        with torch.random.fork_rng(devices=[]):  # initial weights follow the seed, not the global RNG
-            torch.manual_seed(derive_seed(seed, "progan-init"))
+        with seeded_init(seed, "progan-init"):  # initial weights follow the seed, not the global RNG
             self.G = build_generator(asdict(settings), num_classes).to(self.device)
             self.D = ProDiscriminator(
                 settings.image_size, fmap_base=settings.fmap_base, fmap_max=settings.fmap_max,
@@ -194,11 +192,6 @@ class ProGANTrainer:
         prune_checkpoints(self.workdir, keep=2)
 
     # -- training ------------------------------------------------------------------------------------------
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.s.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def _batch(self, phase: Phase, alpha: float) -> tuple[torch.Tensor, torch.Tensor | None]:
         idx = torch.randint(len(self.images), (self.s.batch_size,), generator=self.rng)
         x = self.images[idx].float().div_(127.5).sub_(1.0)
@@ -216,7 +209,7 @@ class ProGANTrainer:
             return self.D(x, y, **kw).float()
 
         z = torch.randn(len(real), self.s.latent_dim, generator=self.rng).to(self.device)
-        with self._autocast():
+        with autocast(self.device, self.s.precision):
             fake = self.G(z, y, **kw)
             d_loss, info = discriminator_loss(
                 critic, real, fake.float(), gp_weight=self.s.gp_weight, drift=self.s.drift,
@@ -228,7 +221,7 @@ class ProGANTrainer:
 
         z = torch.randn(len(real), self.s.latent_dim, generator=self.rng).to(self.device)
         self.D.requires_grad_(False)
-        with self._autocast():
+        with autocast(self.device, self.s.precision):
             g_loss = generator_loss(critic, self.G(z, y, **kw).float())
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()

@@ -1,4 +1,4 @@
-"""Fixtures for the mixer and benchmark tests."""
+"""Fixtures for the recipe, plan and benchmark tests."""
 
 from __future__ import annotations
 

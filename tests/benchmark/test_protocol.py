@@ -144,3 +144,13 @@ def test_epochs_budget_keeps_the_baseline_identical_and_is_recorded(tiny_plugin,
         protocol.run_benchmark(_opts(tmp_path, budget="days"))
     with pytest.raises(AugdiffError, match="--synthetic-prob 1"):
         protocol.run_benchmark(_opts(tmp_path, budget="epochs", synthetic_prob=1.0))
+
+
+def test_the_report_states_the_training_images_per_class_actually_drawn(tiny_plugin, tmp_path):
+    # tiny-data draws 12 per class whatever --train-per-class says (auto is recorded as its cap, 500).
+    result = protocol.run_benchmark(_opts(tmp_path, sets=["real"], seeds=1, steps=2))
+    md = (result.out_dir / "report.md").read_text()
+    assert "12 train per class" in md and "500 train per class" not in md
+    from augdiff.benchmark.report import _drawn_per_class
+
+    assert _drawn_per_class({"normal": 30, "tumor": 24}) == "train per class normal 30, tumor 24"

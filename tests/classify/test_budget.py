@@ -60,3 +60,16 @@ def test_detectable_difference_matches_the_hand_computation() -> None:
     expected = (stats.t.ppf(0.975, 2) + stats.t.ppf(0.8, 2)) * s / np.sqrt(3)
     assert detectable_difference(d) == pytest.approx(expected)
     assert detectable_difference([1.0]) is None
+
+
+def test_the_training_augmentation_draws_all_eight_orientations() -> None:
+    from augdiff.classify.transforms import train_transform
+
+    img = np.zeros((4, 4, 3), dtype=np.uint8)
+    img[0, 1], img[0, 2] = 250, 120  # two markers: where they land tells the orientation, mirrors included
+    transform = train_transform(0)
+    seen = set()
+    for _ in range(300):
+        order = transform(image=img)["image"].astype(int).sum(-1).ravel().argsort()
+        seen.add((order[-1], order[-2]))
+    assert len(seen) == 8  # flips and 90° rotations: the whole dihedral group

@@ -121,3 +121,17 @@ def test_an_unexpected_error_is_one_line_naming_the_step_and_the_saved_traceback
     report = Path(line.split("traceback saved to ")[1].split(";")[0])
     assert "search_depths" in report.read_text() or "broken" in report.read_text()
     assert not (tmp_path / "set").exists()
+
+
+def test_add_never_repeats_an_image_when_sources_run_out(fitted: Path) -> None:
+    from augdiff.generated_set import pixel_hash
+
+    gen = AddGenerator.load(fitted / workflow.MODEL_DIR)
+    images, ids = gen.train_images[0]
+    gen.train_images[0] = (images[:3], ids[:3])  # three sources for seven images: passes 0, 0, 0, 1, 1, 1, 2
+    samples = gen.generate(7, seed=4)
+    assert len({pixel_hash(img) for img in samples.images}) == 7
+    assert [m.get("pass", 0) for m in samples.meta] == [0, 0, 0, 1, 1, 1, 2]
+    first = gen.generate(3, seed=4)  # the first pass is the deterministic (η = 0) translation
+    np.testing.assert_array_equal(first.images, samples.images[:3])
+    np.testing.assert_array_equal(gen.generate(7, seed=4).images, samples.images)  # seeded

@@ -13,6 +13,8 @@ import torch
 from augdiff_add import measure as fm
 from augdiff_add.generator import AddProGenerator
 
+from augdiff.errors import AugdiffError
+
 SIZE, DEPTHS = 16, 20
 CHECKER = np.indices((SIZE, SIZE)).sum(0) % 2 * 2 - 1  # ±1 at the Nyquist frequency: pure high-pass content
 
@@ -61,7 +63,7 @@ def generator(monkeypatch: pytest.MonkeyPatch) -> tuple[AddProGenerator, FakeBri
     ids = list(kinds)
     values = {"flat-white": 235, "flat-grey": 128}
     images = np.stack([np.full((SIZE, SIZE, 3), values.get(i, 120), dtype=np.uint8) for i in ids])
-    gen = AddProGenerator.from_profile("smoke", ["normal", "tumor"], {"sample_batch_size": 2})
+    gen = AddProGenerator.from_profile("smoke", ["normal", "tumor"], {"sample_batch": 2})
     gen.train_images = {0: (images, ids), 1: (images[:1], ["t0"])}
     bridge = FakeBridge(kinds)
 
@@ -128,3 +130,15 @@ def test_progressive_chunks_write_strips_and_a_summary(generator, tmp_path) -> N
     assert len(generated) == 45 and resumed == 0
     assert len(list((tmp_path / "set" / "strips").rglob("*.png"))) == 5
     assert (tmp_path / "set" / "strips.png").is_file()
+
+
+def test_the_spread_depth_rule_decodes_at_l_times_t_and_labels_with_l(generator) -> None:
+    gen, _ = generator
+    gen.config["depth_rule"] = "spread"
+    samples = gen.generate(20, seed=0)
+    top = DEPTHS - 1
+    for m in samples.meta:
+        assert m["depth_index"] == round(m["level_requested"] * top) and m["level"] == m["level_requested"]
+    assert gen.from_profile("smoke", ["normal", "tumor"], {"depth_rule": "spread"}).config["depth_rule"] == "spread"
+    with pytest.raises(AugdiffError, match="depth_rule"):
+        gen.from_profile("smoke", ["normal", "tumor"], {"depth_rule": "nearest"})

@@ -206,7 +206,7 @@ _KILLED_RUN = textwrap.dedent(
     """
     import os, signal, torch
     from pathlib import Path
-    import augdiff.training.trainer as trainer_module
+    import augdiff.training.generator_trainer as trainer_module
     torch.set_num_threads({threads})
     save = trainer_module.save_checkpoint
     def save_then_die(path, state):

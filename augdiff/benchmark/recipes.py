@@ -13,8 +13,8 @@ ADD paper §3.3 and its Table 2:
 N defaults to the real count per class. Every sample carries a probability vector (one-hot for real images and
 for plain generators; soft for progressive ones), and a set's manifest lists exactly what went in.
 
-Generated images come from ``workflow.augment``'s run-store folder for the request (fit, sampling config, N,
-seed): made once, chunk by chunk, and reused by every later benchmark with the same request.
+The generated sets themselves come from ``workflow.augment`` (see :mod:`augdiff.benchmark.protocol`): made once per
+request (fit, sampling config, N, seed), chunk by chunk, and reused by every later benchmark with the same request.
 """
 
 from __future__ import annotations
@@ -26,14 +26,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from PIL import Image
 
-from augdiff import atomic, workflow
-from augdiff.data.spec import DataOptions, Split
+from augdiff import atomic
+from augdiff.data.spec import Split
 from augdiff.errors import AugdiffError
 from augdiff.generator import GeneratedSet, one_hot
 from augdiff.metrics import artefacts
-from augdiff.progress import NullReporter, Reporter
+from augdiff.pictures import resize_images
 
 BASELINE = "real"
 PROGRESSIVE_GENERATOR = "add-pro"
@@ -183,12 +182,6 @@ class TrainingSet:
         atomic.write_text(path, "".join(json.dumps(r) + "\n" for r in self.records))
 
 
-def resize_images(images: np.ndarray, size: int) -> np.ndarray:
-    if images.shape[1] == size and images.shape[2] == size:
-        return images
-    return np.stack([np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC)) for img in images])
-
-
 def build_set(
     plan: SetPlan, real: Split, generated: GeneratedSet | None = None, *, drop_artefacts: bool = False
 ) -> TrainingSet:
@@ -267,20 +260,3 @@ def _select(recipe: Recipe, generated: GeneratedSet, real: Split) -> np.ndarray:
             )
         chosen.append(of_class[:per_class])
     return np.concatenate(chosen)
-
-
-# -- generated sets in the run store ------------------------------------------------------------------------------
-def ensure_generated_set(
-    generator: str,
-    data: str,
-    options: DataOptions,
-    *,
-    n: int,
-    profile: str,
-    seed: int,
-    runs_dir: Path | None = None,
-    progress: Reporter = NullReporter(),
-) -> GeneratedSet:
-    """The generated set of ``n`` images for this fit: reused from the run store, or fitted/generated (resuming)."""
-    return workflow.augment(generator, data, options, n=n, profile=profile, seed=seed, runs_dir=runs_dir,
-                            progress=progress).generated

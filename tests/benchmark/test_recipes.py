@@ -1,4 +1,4 @@
-"""The mixer: each recipe's composition, soft labels carried through, manifests, run-store reuse."""
+"""The set recipes: each recipe's composition, soft labels carried through, manifests."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from bench_helpers import CLASSES, tiny_split
 
-from augdiff import mixer
-from augdiff.data.spec import DataOptions
+from augdiff.benchmark import recipes
 from augdiff.errors import AugdiffError
 from augdiff.generator import Samples, one_hot, write_generated_set
 
@@ -38,7 +37,7 @@ def soft_set(tmp_path):
 
 
 def test_baseline_is_the_real_split_with_one_hot_labels(real):
-    ts = mixer.build_set(mixer.SetPlan(mixer.RECIPES["real"], None), real)
+    ts = recipes.build_set(recipes.SetPlan(recipes.RECIPES["real"], None), real)
     assert ts.composition() == {"size": 20, "real": 20, "generated": 0, "per_class": {"normal": 10, "tumor": 10},
                                 "soft": 0, "filtered": 0}
     np.testing.assert_array_equal(ts.probs, one_hot(real.labels, 2))
@@ -47,7 +46,7 @@ def test_baseline_is_the_real_split_with_one_hot_labels(real):
 
 
 def test_synthetic_uses_n_generated_per_class_and_no_real(real, hard_set):
-    ts = mixer.build_set(mixer.SetPlan(mixer.RECIPES["synthetic"], "g"), real, hard_set)
+    ts = recipes.build_set(recipes.SetPlan(recipes.RECIPES["synthetic"], "g"), real, hard_set)
     # N defaults to the real count per class (10), taken from each class of the 20-per-class generated set.
     assert ts.composition()["real"] == 0
     assert ts.composition()["per_class"] == {"normal": 10, "tumor": 10}
@@ -59,33 +58,33 @@ def test_synthetic_uses_n_generated_per_class_and_no_real(real, hard_set):
 
 
 def test_mixed_is_real_plus_n_per_class(real, hard_set):
-    ts = mixer.build_set(mixer.SetPlan(mixer.RECIPES["mixed"], "g"), real, hard_set)
+    ts = recipes.build_set(recipes.SetPlan(recipes.RECIPES["mixed"], "g"), real, hard_set)
     comp = ts.composition()
     assert (comp["real"], comp["generated"], comp["per_class"]) == (20, 20, {"normal": 20, "tumor": 20})
     np.testing.assert_array_equal(ts.images[:20], real.images)
 
 
 def test_total_recipes_and_user_recipes(real, hard_set):
-    assert mixer.RECIPES["aug-5000"].generated_total(real.counts()) == 5000
-    assert mixer.RECIPES["mixed"].generated_total(real.counts()) == 20
-    recipe = mixer.Recipe("plus-30", "real + 30 generated", real=True, generated="total", count=30)
-    mixer.register_recipe(recipe)
+    assert recipes.RECIPES["aug-5000"].generated_total(real.counts()) == 5000
+    assert recipes.RECIPES["mixed"].generated_total(real.counts()) == 20
+    recipe = recipes.Recipe("plus-30", "real + 30 generated", real=True, generated="total", count=30)
+    recipes.register_recipe(recipe)
     try:
         with pytest.raises(AugdiffError, match="already exists"):
-            mixer.register_recipe(recipe)
-        ts = mixer.build_set(mixer.SetPlan(recipe, "g"), real, hard_set)
+            recipes.register_recipe(recipe)
+        ts = recipes.build_set(recipes.SetPlan(recipe, "g"), real, hard_set)
         assert ts.composition()["generated"] == 30 and len(ts) == 50
-        assert "plus-30" in [p.recipe.name for p in mixer.plan_sets(None, ["g"])]
-        too_big = mixer.Recipe("plus-99", "", real=True, generated="total", count=99)
+        assert "plus-30" in [p.recipe.name for p in recipes.plan_sets(None, ["g"])]
+        too_big = recipes.Recipe("plus-99", "", real=True, generated="total", count=99)
         with pytest.raises(AugdiffError, match="needs 99"):
-            mixer.build_set(mixer.SetPlan(too_big, "g"), real, hard_set)
+            recipes.build_set(recipes.SetPlan(too_big, "g"), real, hard_set)
     finally:
-        mixer.RECIPES.pop("plus-30")
+        recipes.RECIPES.pop("plus-30")
 
 
 def test_progressive_keeps_soft_labels_and_provenance(real, soft_set, tmp_path):
-    recipe = mixer.Recipe("pro-30", "", real=True, generated="total", count=30, only=("add-pro",))
-    ts = mixer.build_set(mixer.SetPlan(recipe, "add-pro"), real, soft_set)
+    recipe = recipes.Recipe("pro-30", "", real=True, generated="total", count=30, only=("add-pro",))
+    ts = recipes.build_set(recipes.SetPlan(recipe, "add-pro"), real, soft_set)
     np.testing.assert_allclose(ts.probs[20:], soft_set.probs(), atol=1e-6)
     assert ts.composition()["soft"] == 27  # levels 0.1 … 0.9 of each of 3 sources; 1.0 is one-hot
     ts.write_manifest(tmp_path / "m.jsonl")
@@ -94,28 +93,13 @@ def test_progressive_keeps_soft_labels_and_provenance(real, soft_set, tmp_path):
 
 
 def test_plan_sets_baseline_first_and_progressive_only_for_add_pro():
-    plans = [p.name for p in mixer.plan_sets(None, ["g", "add-pro"])]
+    plans = [p.name for p in recipes.plan_sets(None, ["g", "add-pro"])]
     assert plans[0] == "real"
     assert {"g/synthetic", "g/mixed", "g/aug-5000", "add-pro/progressive"} <= set(plans)
     assert "g/progressive" not in plans and "add-pro/mixed" not in plans
-    assert [p.name for p in mixer.plan_sets(["mixed"], ["g"])] == ["real", "g/mixed"]
+    assert [p.name for p in recipes.plan_sets(["mixed"], ["g"])] == ["real", "g/mixed"]
     with pytest.raises(AugdiffError, match="unknown set recipe 'nope'"):
-        mixer.plan_sets(["nope"], ["g"])
-
-
-def test_generated_sets_live_in_the_run_store_and_are_reused(tiny_plugin, tmp_path):
-    options = DataOptions(seed=0)
-    first = mixer.ensure_generated_set("tiny-gen", "tiny-data", options, n=24, profile="smoke", seed=0,
-                                       runs_dir=tmp_path / "runs")
-    assert len(first) == 24 and tiny_plugin.generate_calls == 1
-    assert first.directory.parent == tmp_path / "runs" / "tiny-data" / "tiny-gen" / "sets"
-    assert first.directory.name.startswith("fit-smoke-s0-") and "-n24-" in first.directory.name
-    again = mixer.ensure_generated_set("tiny-gen", "tiny-data", options, n=24, profile="smoke", seed=0,
-                                       runs_dir=tmp_path / "runs")
-    assert again.directory == first.directory and tiny_plugin.generate_calls == 1
-    mixer.ensure_generated_set("tiny-gen", "tiny-data", options, n=10, profile="smoke", seed=0,
-                               runs_dir=tmp_path / "runs")
-    assert tiny_plugin.generate_calls == 2
+        recipes.plan_sets(["nope"], ["g"])
 
 
 def test_missing_classes_names_what_a_one_directional_generator_cannot_supply(tmp_path):
@@ -123,6 +107,6 @@ def test_missing_classes_names_what_a_one_directional_generator_cannot_supply(tm
 
     only_tumor = GeneratedSet(tmp_path, ["normal", "tumor"],
                               [{"file": f"{i}.png", "probs": {"normal": 0.2, "tumor": 0.8}} for i in range(4)])
-    assert mixer.missing_classes(mixer.get_recipe("mixed"), only_tumor) == ["normal"]
-    assert mixer.missing_classes(mixer.get_recipe("aug-5000"), only_tumor) == []  # a total count needs no class
-    assert mixer.missing_classes(mixer.get_recipe("real"), None) == []
+    assert recipes.missing_classes(recipes.get_recipe("mixed"), only_tumor) == ["normal"]
+    assert recipes.missing_classes(recipes.get_recipe("aug-5000"), only_tumor) == []  # a total count needs no class
+    assert recipes.missing_classes(recipes.get_recipe("real"), None) == []

@@ -1,4 +1,5 @@
-"""One trainer for every diffusion generator: AdamW, EMA, mixed precision, clipping, checkpoints, resume, DDP.
+"""The generator trainer, shared by the diffusion generators: AdamW, EMA, mixed precision, clipping, checkpoints,
+resume, DDP. (The downstream classifier trains with its own loop, :mod:`augdiff.classify.train`.)
 
 Resume guarantee: a run killed at any moment (even SIGKILL) and started again with the same arguments ends with
 the same weights as a run that was never interrupted. This holds because everything that decides the next step is
@@ -30,6 +31,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
+from augdiff.devices import resolve_device
 from augdiff.errors import AugdiffError
 from augdiff.progress import NullReporter, Reporter
 from augdiff.seeding import derive_seed, seed_everything
@@ -64,18 +66,6 @@ class TrainResult:
     resumed_from: int | None  # the step of the checkpoint this call started from
     checkpoint: Path | None  # the checkpoint written at the last step
     logs: list[dict[str, float]] = field(default_factory=list)  # interval means of loss_fn's extra values
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise AugdiffError(
-                "training option 'device'='cuda': no CUDA device is available; use 'cpu' or 'auto'"
-            )
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
