@@ -324,7 +324,8 @@ def run_benchmark(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the pretrained notes were reported once above
                 outcome = train_classifier(build, training_set.images, training_set.probs, dataset.val, config,
-                                           seed=seed_k, **_budget_arguments(opts, training_set))
+                                           seed=seed_k, extras=recipes.training_extras(plan.recipe, dataset.train),
+                                           **_budget_arguments(opts, training_set))
             test = evaluate(outcome.model, dataset.test, config)
             record = {
                 "key": key, "set": plan.name, "seed_index": k, "seed": seed_k, "test": test, "val": outcome.val,

@@ -28,6 +28,10 @@ from typing import Any, Literal
 import numpy as np
 
 from augdiff import atomic
+from augdiff.classify.mixing import BatchMix
+from augdiff.classify.randaugment import randaugment_transform
+from augdiff.classify.stain import StainStats, stain_transform
+from augdiff.classify.train import TrainingExtras
 from augdiff.data.spec import Split
 from augdiff.errors import AugdiffError
 from augdiff.generator import GeneratedSet, one_hot
@@ -54,6 +58,7 @@ class Recipe:
     count: int | None = None
     only: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = ()
+    training: str | None = None  # a classifier-side baseline applied while training (``TRAINING_METHODS``)
 
     def __post_init__(self) -> None:
         if self.generated == "total" and not self.count:
@@ -102,8 +107,29 @@ for _recipe in (
            exclude=(PROGRESSIVE_GENERATOR,)),
     Recipe("progressive", "real + 5000 progressive soft-labelled (ADD-Pro)", real=True, generated="total",
            count=5000, only=(PROGRESSIVE_GENERATOR,)),
+    # What practitioners try before any generator (docs/baselines.md): no generated images, a training method.
+    Recipe("mixup", "real, Mixup of every batch (Zhang et al. 2018, α = 0.2)", real=True, training="mixup"),
+    Recipe("cutmix", "real, CutMix of every batch (Yun et al. 2019, α = 1)", real=True, training="cutmix"),
+    Recipe("randaugment", "real, H&E RandAugment N=2 M=9 (Faryna et al. 2021)", real=True,
+           training="randaugment"),
+    Recipe("stain", "real, RandStainNA + HED jitter (Shen et al. 2022)", real=True, training="stain"),
 ):
     register_recipe(_recipe)
+
+
+def training_extras(recipe: Recipe, real: Split) -> TrainingExtras | None:
+    """The training-loop additions of a classifier-side baseline; stain statistics come from the real split only."""
+    if recipe.training is None:
+        return None
+    if recipe.training in ("mixup", "cutmix"):
+        return TrainingExtras(batch_mix=BatchMix(recipe.training))
+    if recipe.training == "randaugment":
+        return TrainingExtras(augment=randaugment_transform)
+    if recipe.training == "stain":
+        stats = StainStats.fit(real.images)
+        return TrainingExtras(augment=lambda seed: stain_transform(seed, stats))
+    raise AugdiffError(f"recipe {recipe.name}: unknown training method '{recipe.training}'; "
+                       "choose mixup, cutmix, randaugment or stain")
 
 
 def get_recipe(name: str) -> Recipe:

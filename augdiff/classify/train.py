@@ -22,12 +22,13 @@ from timm.optim import param_groups_weight_decay
 from torch import nn
 
 from augdiff.classify.metrics import classification_metrics
+from augdiff.classify.mixing import BatchMix
 from augdiff.classify.transforms import augment_batch, to_tensor, train_transform
 from augdiff.data.spec import Split
 from augdiff.devices import autocast, resolve_device
 from augdiff.errors import AugdiffError
 from augdiff.progress import NullReporter, Reporter
-from augdiff.seeding import derive_seed, numpy_rng
+from augdiff.seeding import derive_seed, numpy_rng, torch_generator
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,15 @@ def _batches(
     return [order[i * batch_size:(i + 1) * batch_size] for i in range(steps)]
 
 
+@dataclass(frozen=True)
+class TrainingExtras:
+    """What a classifier-side baseline adds to the training loop (``augdiff/classify``: mixing, randaugment,
+    stain): a second per-image augmentation after the base flips/rotations, and/or a batch-level mix."""
+
+    augment: Callable[[int], Any] | None = None  # seed → albumentations pipeline (uint8 HWC in and out)
+    batch_mix: BatchMix | None = None
+
+
 def train_classifier(
     build_model: Callable[[], nn.Module],
     images: np.ndarray,
@@ -147,12 +157,14 @@ def train_classifier(
     seed: int,
     real: np.ndarray | None = None,
     synthetic_prob: float = 0.0,
+    extras: TrainingExtras | None = None,
     progress: Reporter = NullReporter(),
     description: str = "train",
 ) -> TrainOutcome:
     """Build (seeded), train for exactly ``config.steps`` optimiser steps on soft targets, keep the best val.
 
-    ``real`` (a boolean mask) and ``synthetic_prob`` select the epochs budget (see :func:`_batches`).
+    ``real`` (a boolean mask) and ``synthetic_prob`` select the epochs budget (see :func:`_batches`); ``extras``
+    adds a classifier-side baseline's augmentation or batch mix.
     """
     if len(images) == 0:
         raise AugdiffError("the training set is empty: check --sets and the generated sets")
@@ -166,7 +178,7 @@ def train_classifier(
                        real=None if real is None else np.asarray(real, dtype=bool), synthetic_prob=synthetic_prob)
     with _threads(config.threads):
         return _train(build_model, images, probs, val, config, batches, seed=seed, progress=progress,
-                      description=description)
+                      description=description, extras=extras or TrainingExtras())
 
 
 @contextlib.contextmanager
@@ -191,6 +203,7 @@ def _train(
     seed: int,
     progress: Reporter,
     description: str,
+    extras: TrainingExtras,
 ) -> TrainOutcome:
     t0 = time.perf_counter()
     device = resolve_device(config.device)
@@ -203,6 +216,8 @@ def _train(
     counter = {"steps": 0}
     optimizer.register_step_post_hook(lambda *_: counter.__setitem__("steps", counter["steps"] + 1))
     transform = train_transform(derive_seed(seed, "augment") % (1 << 32))
+    extra = extras.augment(derive_seed(seed, "extra-augment")) if extras.augment else None
+    mix_generator = torch_generator(seed, "batch-mix")
     targets = torch.from_numpy(np.asarray(probs, dtype=np.float32))
     val_labels = torch.from_numpy(np.asarray(val.labels, dtype=np.int64))
 
@@ -212,10 +227,16 @@ def _train(
     model.train()
     with progress.task(description, config.steps) as task:
         for step, index in enumerate(batches, start=1):
-            x = to_tensor(augment_batch(transform, images[index])).to(device)
+            batch = augment_batch(transform, images[index])
+            if extra is not None:
+                batch = augment_batch(extra, batch)
+            x, y = to_tensor(batch), targets[index]
+            if extras.batch_mix is not None:  # on the CPU, so a seed mixes alike on every device
+                x, y = extras.batch_mix.apply(x, y, mix_generator)
+            x, y = x.to(device), y.to(device)
             with autocast(device, config.precision):
                 logits = model(x)
-            loss = soft_cross_entropy(logits, targets[index].to(device))
+            loss = soft_cross_entropy(logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip:

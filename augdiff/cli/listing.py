@@ -1,4 +1,4 @@
-"""``augdiff list``: what generators, datasets and classifiers are installed, and from which plugin."""
+"""``augdiff list``: what generators, datasets, classifiers and benchmark set recipes are installed, and from where."""
 
 from __future__ import annotations
 
@@ -23,11 +23,14 @@ def inventory(profile: str) -> dict[str, list[dict[str, object]]]:
                 for n, r in plugins.datasets().items()]
     classifiers = [{"name": n, "plugin": r.plugin, "description": r.obj.description}
                    for n, r in plugins.classifiers().items()]
-    return {"generators": gens, "datasets": datasets, "classifiers": classifiers}
+    from augdiff.benchmark.recipes import RECIPES
+
+    recipes = [{"name": n, "plugin": "augdiff", "description": r.description} for n, r in RECIPES.items()]
+    return {"generators": gens, "datasets": datasets, "classifiers": classifiers, "set recipes": recipes}
 
 
 def list_(json_: Json = False, profile: Profile = DEFAULT_PROFILE) -> None:
-    """List generators, datasets and classifiers with the plugin each came from."""
+    """List generators, datasets, classifiers and set recipes with the plugin each came from."""
     inv = inventory(profile)
     known = sorted({p for g in inv["generators"] for p in g["profiles"]})  # type: ignore[attr-defined]
     if known and profile not in known:
