@@ -106,6 +106,12 @@ def set_info(directory: Path) -> dict[str, Any] | None:
     return None
 
 
+def set_lock(out: Path) -> Path:
+    """The lock file held while the set ``out`` is being written."""
+    out = Path(os.path.abspath(out))
+    return out.parent / f".{out.name}.lock"
+
+
 def partial_dir(out: Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
@@ -186,7 +192,7 @@ def write_chunked(
     out = Path(os.path.abspath(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     # Two commands writing one set would interleave chunks: the second is told who holds it.
-    with locks.hold(out.parent / f".{out.name}.lock", f"--out {out}"):
+    with locks.hold(set_lock(out), f"--out {out}"):
         return _write_chunked(out, key=key, request=request, chunks=chunks, make=make, classes=classes,
                               generator=generator, seed=seed, chunk_files=chunk_files,
                               summary_files=summary_files, progress=progress)

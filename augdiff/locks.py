@@ -84,15 +84,24 @@ def stale_reason(holder: dict[str, Any] | None, path: Path) -> str | None:
     return None
 
 
-def _in_use(path: Path, what: str, holder: dict[str, Any] | None) -> AugdiffError:
+class LockHeld(AugdiffError):
+    """Another live process holds the lock: callers that can do other work meanwhile (benchmark shards) catch this."""
+
+    def __init__(self, message: str, *, path: Path, what: str, who: str) -> None:
+        super().__init__(message)
+        self.path, self.what, self.who = path, what, who
+
+
+def _in_use(path: Path, what: str, holder: dict[str, Any] | None) -> LockHeld:
     if holder is None:
         who = "another process (its lock is being written)"
     else:
         host = holder.get("host")
         where = "" if host == socket.gethostname() else f" on host {host}"
         who = f"pid {holder['pid']}{where} since {holder.get('started')}"
-    return AugdiffError(
-        f"{what} is in use by {who} (lock {path}); wait for it to finish, or delete {path} if that process is gone"
+    return LockHeld(
+        f"{what} is in use by {who} (lock {path}); wait for it to finish, or delete {path} if that process is gone",
+        path=path, what=what, who=who,
     )
 
 
@@ -140,6 +149,16 @@ def is_held(path: Path) -> bool:
     """Whether the lock file ``path`` exists and its process may still be running."""
     text = _read(Path(path))
     return text is not None and stale_reason(_holder(text), Path(path)) is None
+
+
+def ensure_free(path: Path, what: str) -> None:
+    """Raise :class:`LockHeld` naming the holder when a live process holds ``path`` (a check before opening a run
+    record that would then only fail on the lock)."""
+    text = _read(Path(path))
+    if text is not None:
+        holder = _holder(text)
+        if stale_reason(holder, Path(path)) is None:
+            raise _in_use(Path(path), what, holder)
 
 
 def release(path: Path, mine: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ shares the loaded data and gets its own fit id and sets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +26,7 @@ from augdiff import plugins
 from augdiff.data import load_dataset
 from augdiff.data.spec import DataOptions, Dataset
 from augdiff.generator import Generator
+from augdiff.progress import note
 from augdiff.runstore import config_hash, find_runs, runs_root
 
 MODEL_DIR = "model"  # inside a fit's run folder: what ``Generator.save`` wrote
@@ -57,6 +59,7 @@ class RunPlan:
     seed: int
     runs_dir: Path | None = None
     _loaded: dict[int | None, LoadedData] = field(default_factory=dict, repr=False)  # by image size
+    _shown_notes: set[str] = field(default_factory=set, repr=False)
 
     @property
     def root(self) -> Path:
@@ -70,6 +73,14 @@ class RunPlan:
         if options.size not in self._loaded:
             self._loaded[options.size] = LoadedData(self.data, options, load_dataset(self.data, options))
         return self._loaded[options.size]
+
+    def announce_notes(self, data: LoadedData, say: Callable[[str], None] = note) -> None:
+        """Show the loader's notes (conversions, resizes, skipped files) of ``data``, each once per run: a dataset
+        loaded at two sizes (the classifier's and a generator's) repeats most of them."""
+        for text in data.dataset.notes:
+            if text not in self._shown_notes:
+                self._shown_notes.add(text)
+                say(text)
 
     def generator(
         self, generator: str | type[Generator], overrides: dict[str, Any] | None = None, *, seed: int | None = None

@@ -8,6 +8,8 @@ starting over.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from augdiff import locks
 from augdiff.errors import AugdiffError
-from augdiff.generated_set import GeneratedSet, check_output, read_generated_set, write_chunked
+from augdiff.generated_set import (
+    GeneratedSet,
+    check_output,
+    read_generated_set,
+    set_info,
+    set_lock,
+    write_chunked,
+)
 from augdiff.plan import MODEL_DIR, GeneratorPlan
 from augdiff.progress import NullReporter, Reporter
 from augdiff.runstore import config_hash, start_run
@@ -25,7 +35,7 @@ from augdiff.seeding import derive_seed, seed_everything
 if TYPE_CHECKING:
     from augdiff.metrics.evaluate import EvaluationReport
 
-__all__ = ["MODEL_DIR", "AugmentResult", "FitResult", "augment", "evaluate", "fit"]
+__all__ = ["MODEL_DIR", "AugmentResult", "FitResult", "augment", "evaluate", "fit", "set_done", "set_request"]
 
 
 @dataclass
@@ -45,6 +55,7 @@ class AugmentResult:
     seconds: float
     reused: bool = False
     resumed_chunks: int = 0
+    fit_seconds: float = 0.0  # wall time of the fit this call made first (0 when it reused one)
 
 
 def fit(plan: GeneratorPlan, *, progress: Reporter = NullReporter()) -> FitResult:
@@ -55,6 +66,7 @@ def fit(plan: GeneratorPlan, *, progress: Reporter = NullReporter()) -> FitResul
     fingerprint = plan.data.fingerprint
     if plan.fit_complete():
         return FitResult(plan.fit_cls.name, plan.fit_dir, fingerprint, reused=True)
+    plan.run.announce_notes(plan.data)  # what the loader changed in the images this fit trains on
     model = plan.new_fit_model()
     ds = plan.data.dataset
     seed_everything(plan.seed)
@@ -92,9 +104,7 @@ def augment(
         if cls not in classes:
             raise AugdiffError(f"--class {cls}: not a class of {plan.run.data}; its classes: {', '.join(classes)}")
         class_index = classes.index(cls)
-    request = {"generator": plan.name, "fit_run": plan.fit_run_id, "config": plan.sampling_identity, "n": n,
-               "class": cls, "seed": plan.seed}
-    key = config_hash(request)
+    request, key = set_request(plan, n, cls)
     out_dir = Path(out) if out is not None else plan.sets_dir(n, key)
     root_option = plan.run.options.root
     mode = check_output(out_dir, key, force=force, protect=[root_option] if root_option else [])
@@ -102,8 +112,12 @@ def augment(
         generated = read_generated_set(out_dir)
         return AugmentResult(generated, out_dir, None, _hard_counts(generated.probs(), classes), 0.0, reused=True)
 
-    fit(plan, progress=progress)
+    t0 = time.perf_counter()
+    fitted = fit(plan, progress=progress)
+    fit_seconds = 0.0 if fitted.reused else time.perf_counter() - t0
     model = plan.model()
+    # Another process writing this set: say so now rather than open a run record that would only fail on the lock.
+    locks.ensure_free(set_lock(out_dir), f"--out {Path(os.path.abspath(out_dir))}")
     with start_run(
         plan.run.root, dataset=plan.run.data, generator=plan.name, command="augment", config=model.config,
         seed=plan.seed, data_fingerprint=plan.data.fingerprint,
@@ -119,7 +133,21 @@ def augment(
         run.update(n=n, out=str(out_dir), fit_run=str(plan.fit_dir), counts=counts, chunks=len(chunks),
                    resumed_chunks=resumed)
     return AugmentResult(generated, out_dir, run.directory, counts, float(run.record.get("seconds", 0.0)),
-                         resumed_chunks=resumed)
+                         resumed_chunks=resumed, fit_seconds=fit_seconds)
+
+
+def set_request(plan: GeneratorPlan, n: int, cls: str | None = None) -> tuple[dict[str, Any], str]:
+    """What identifies a generated set (fit, sampling config, N, class, seed) and its key: equal keys, same set."""
+    request = {"generator": plan.name, "fit_run": plan.fit_run_id, "config": plan.sampling_identity, "n": n,
+               "class": cls, "seed": plan.seed}
+    return request, config_hash(request)
+
+
+def set_done(plan: GeneratorPlan, n: int) -> bool:
+    """Whether the set ``augment(plan, n=n)`` writes to the runs folder is already there, finished."""
+    _, key = set_request(plan, n)
+    info = set_info(plan.sets_dir(n, key))
+    return info is not None and info.get("key") == key
 
 
 def check_request(n: int, sample_steps: Any = None) -> None:

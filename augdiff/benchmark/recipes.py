@@ -140,10 +140,20 @@ def get_recipe(name: str) -> Recipe:
 
 @dataclass(frozen=True)
 class SetPlan:
-    """One training set to build: a recipe, with the generator it draws from (None for real-only sets)."""
+    """One training set to build: a recipe, with the generator row it draws from (None for real-only sets).
+
+    ``generator`` names the row: an installed generator, or a variant of one (``--variant``), whose installed
+    generator is then ``source``.
+    """
 
     recipe: Recipe
     generator: str | None
+    source: str | None = None  # the installed generator of a variant row; None: ``generator`` itself
+
+    @property
+    def installed(self) -> str | None:
+        """The installed generator that makes this set's images."""
+        return self.source or self.generator
 
     @property
     def name(self) -> str:
@@ -154,8 +164,14 @@ class SetPlan:
         return self.name.replace("/", "__")
 
 
-def plan_sets(recipes: list[str] | None, generators: list[str]) -> list[SetPlan]:
-    """Every applicable (recipe, generator) pair; the baseline always comes first (the paired reference)."""
+def plan_sets(
+    recipes: list[str] | None, generators: list[str], sources: dict[str, str] | None = None
+) -> list[SetPlan]:
+    """Every applicable (recipe, generator) pair; the baseline always comes first (the paired reference).
+
+    ``sources`` maps a variant row to its installed generator, which decides the recipes that apply to it.
+    """
+    sources = sources or {}
     chosen = [get_recipe(r) for r in (recipes or list(RECIPES))]
     plans = [SetPlan(RECIPES[BASELINE], None)]
     for recipe in chosen:
@@ -164,7 +180,7 @@ def plan_sets(recipes: list[str] | None, generators: list[str]) -> list[SetPlan]
         if not recipe.uses_generator:
             plans.append(SetPlan(recipe, None))
             continue
-        plans.extend(SetPlan(recipe, g) for g in generators if recipe.applies_to(g))
+        plans.extend(SetPlan(recipe, g, sources.get(g)) for g in generators if recipe.applies_to(sources.get(g, g)))
     return plans
 
 

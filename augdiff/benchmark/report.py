@@ -6,6 +6,7 @@ report.json keep torchmetrics' fractions. The chart and sample grids are drawn w
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,8 +16,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from augdiff import atomic
 from augdiff.benchmark import generation
+from augdiff.benchmark.estimate import report_text
 from augdiff.benchmark.recipes import BASELINE
-from augdiff.benchmark.stats import CONFIDENCE, detectable_difference, mean_ci, paired_difference
+from augdiff.benchmark.stats import CONFIDENCE, crossed_ci, crossed_detectable
 from augdiff.classify.metrics import METRICS
 from augdiff.pictures import png_bytes
 from augdiff.runstore import versions
@@ -24,6 +26,7 @@ from augdiff.runstore import versions
 if TYPE_CHECKING:
     from augdiff.benchmark.protocol import BenchmarkOptions, Cell
     from augdiff.benchmark.recipes import SetPlan, TrainingSet
+    from augdiff.benchmark.variants import GeneratorEntry
     from augdiff.classify.train import ClassifierConfig
     from augdiff.data.spec import Dataset
     from augdiff.generator import GeneratedSet
@@ -38,7 +41,7 @@ def build_report(
     opts: BenchmarkOptions,
     config: ClassifierConfig,
     plans: list[SetPlan],
-    sets: dict[str, TrainingSet],
+    sets: dict[tuple[str, int], TrainingSet],
     cells: list[Cell],
     seeds: list[int],
     dataset: Dataset,
@@ -47,32 +50,46 @@ def build_report(
     notes: list[str],
     calibration: dict[str, float] | None,
     seconds: float,
+    fit_seeds: list[int] | None = None,
+    entries: list[GeneratorEntry] | None = None,
+    fit_runs: dict[str, list[str]] | None = None,
+    timing: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    by_set: dict[str, dict[int, dict[str, Any]]] = {}
-    reused = {(c.set_name, c.seed_index): c.reused for c in cells}
+    """``sets`` and the cells are keyed by (set name, fit seed index); real-only sets have fit seed 0 only."""
+    fit_seeds = fit_seeds or [opts.seed]
+    by_set: dict[str, dict[tuple[int, int], dict[str, Any]]] = {}
+    reused = {(c.set_name, c.fit_index, c.seed_index): c.reused for c in cells}
     for c in cells:
-        by_set.setdefault(c.set_name, {})[c.seed_index] = c.result
-    baseline = [by_set[BASELINE][k]["test"] for k in range(len(seeds))]
+        by_set.setdefault(c.set_name, {})[(c.fit_index, c.seed_index)] = c.result
+    baseline = [by_set[BASELINE][(0, k)]["test"] for k in range(len(seeds))]
+    entry_of = {e.name: e for e in entries or []}
     rows = []
     for plan in plans:
-        results = [by_set[plan.name][k] for k in range(len(seeds))]
-        tests = [r["test"] for r in results]
-        summary = {m: mean_ci([100 * t[m] for t in tests]).to_dict() for m in METRICS}
+        fits = range(len(fit_seeds) if plan.generator else 1)
+        results = [[by_set[plan.name][(j, k)] for k in range(len(seeds))] for j in fits]
+        # A fit seeds × classifier seeds table per metric (one row for real-only sets): see stats.crossed_ci.
+        table = {m: np.array([[100 * r["test"][m] for r in row] for row in results]) for m in METRICS}
+        summary = {m: crossed_ci(table[m]).to_dict() for m in METRICS}
         diff = None
         if plan.name != BASELINE:
             diff = {}
             for m in METRICS:
-                deltas = [100 * (t[m] - b[m]) for t, b in zip(tests, baseline, strict=True)]
-                diff[m] = {**paired_difference([100 * t[m] for t in tests], [100 * b[m] for b in baseline]).to_dict(),
-                           "detectable": detectable_difference(deltas)}
-        late = [r["best_step"] for r in results if r["best_step"] > 0.9 * r["optimizer_steps"]]
+                # Cell (j, k) against the baseline's classifier seed k.
+                deltas = table[m] - np.array([100 * b[m] for b in baseline])[None, :]
+                diff[m] = {**crossed_ci(deltas).to_dict(), "detectable": crossed_detectable(deltas)}
+        flat = [(j, r) for j, row in zip(fits, results, strict=True) for r in row]
+        late = [r["best_step"] for _, r in flat if r["best_step"] > 0.9 * r["optimizer_steps"]]
+        entry = entry_of.get(plan.generator or "")
         rows.append({
             "name": plan.name, "recipe": plan.recipe.name, "generator": plan.generator,
-            "description": plan.recipe.description, "composition": sets[plan.name].composition(),
+            "description": plan.recipe.description, "composition": sets[(plan.name, 0)].composition(),
             "summary": summary, "vs_baseline": diff, "late_best": len(late),
+            "fit_seeds": len(fits), **_row_generator(entry, (fit_runs or {}).get(plan.generator or "")),
             "cells": [{k: r[k] for k in ("seed_index", "seed", "test", "val", "best_step", "optimizer_steps",
-                                         "samples_seen", "seconds")} | {"reused": reused[(plan.name, i)]}
-                      for i, r in enumerate(results)],
+                                         "samples_seen", "seconds")}
+                      | {"fit_seed_index": j, "fit_seed": fit_seeds[j],
+                         "reused": reused[(plan.name, j, r["seed_index"])]}
+                      for j, r in flat],
         })
     return {
         "data": opts.data,
@@ -88,16 +105,37 @@ def build_report(
         "confidence": CONFIDENCE,
         "base_seed": opts.seed,
         "seeds": seeds,
+        "fit_seeds": fit_seeds,
+        "variance": variance_sources(len(fit_seeds)),
         "generators": generators,
+        "generator_options": {e.name: {"generator": e.generator, "options": e.overrides, "variant": e.variant}
+                              for e in entries or [] if e.overrides or e.variant},
         "units": "summaries in percent, differences in percentage points, per-cell metrics as fractions",
         "sets": rows,
         "cells_trained": sum(not c.reused for c in cells),
         "cells_reused": sum(c.reused for c in cells),
         "calibration": calibration,
         "seconds": round(seconds, 1),
+        "timing": timing,
         "notes": notes,
         "versions": versions(),
     }
+
+
+def _row_generator(entry: GeneratorEntry | None, fit_runs: list[str] | None) -> dict[str, Any]:
+    """A generator row's installed generator, its options and its fits (nothing for real-only rows)."""
+    if entry is None:
+        return {}
+    return {"installed_generator": entry.generator, "options": entry.overrides, "fit_runs": fit_runs or []}
+
+
+def variance_sources(fit_seeds: int) -> str:
+    """What the intervals of a report cover (the same words in report.json and report.md)."""
+    if fit_seeds > 1:
+        return (f"classifier seeds and generator fits: each generator was fitted and sampled {fit_seeds} times "
+                "(fit seeds), and its intervals cover both sources of variance; real-only sets: classifier seeds")
+    return ("classifier seeds only: each generator was fitted and sampled once, so fit-to-fit variance is not in "
+            "the intervals (--fit-seeds K adds it)")
 
 
 # -- text --------------------------------------------------------------------------------------------------------
@@ -139,6 +177,8 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 def render_markdown(report: dict[str, Any], sample_grids: list[str]) -> str:
     c = report["classifier"]
     k = len(report["seeds"])
+    fits = len(report.get("fit_seeds") or [0])
+    fits_text = f" × {fits} fit seeds per generator" if fits > 1 else ""
     opts = report["data_options"]
     lines = [
         f"# augdiff benchmark: {report['data']}",
@@ -151,15 +191,16 @@ def render_markdown(report: dict[str, Any], sample_grids: list[str]) -> str:
         f"(warm-up {c['warmup_steps']}, cosine), {c['precision']}",
         f"- budget: {_budget_text(report.get('regime') or {}, c)}",
         f"- model selection: {report['selection']} on the real validation split; metrics on the real test split",
-        f"- profile `{report['profile']}`, {k} seeds per set (base seed {report['base_seed']}), "
+        f"- profile `{report['profile']}`, {k} seeds per set{fits_text} (base seed {report['base_seed']}), "
         f"{report['cells_trained']} cells trained and {report['cells_reused']} reused, wall time "
         f"{report['seconds'] / 60:.1f} min",
+        *_generator_lines(report),
+        *([f"- time, estimated before any work → actual: {report_text(report['timing'])}"]
+          if report.get("timing") else []),
         "",
         _md_table(*table_rows(report)),
         "",
-        f"Mean ± half-width of the {report['confidence']:.0%} t interval over the {k} seeds. Δ is the paired "
-        f"difference to `{BASELINE}` over the same seeds with its {report['confidence']:.0%} t interval; ↑/↓ mark "
-        "an interval that excludes 0. F1 is the positive class's (class 1) for binary data, macro otherwise.",
+        _interval_caption(report),
         "",
         _md_table(*table_rows(report, ("macro_f1", "auroc"))),
         "",
@@ -174,6 +215,31 @@ def render_markdown(report: dict[str, Any], sample_grids: list[str]) -> str:
     if report["notes"]:
         lines += ["## Notes", ""] + [f"- {n}" for n in report["notes"]] + [""]
     return "\n".join(lines)
+
+
+def _interval_caption(report: dict[str, Any]) -> str:
+    k, conf = len(report["seeds"]), f"{report['confidence']:.0%}"
+    fits = len(report.get("fit_seeds") or [0])
+    tail = ("↑/↓ mark an interval that excludes 0. F1 is the positive class's (class 1) for binary data, macro "
+            "otherwise.")
+    if fits == 1:
+        return (f"Mean ± half-width of the {conf} t interval over the {k} seeds. Δ is the paired difference to "
+                f"`{BASELINE}` over the same seeds with its {conf} t interval; {tail} The intervals cover "
+                f"{report.get('variance') or variance_sources(1)}.")
+    return (f"Generated sets: mean ± half-width of the {conf} interval over {fits} fit seeds × {k} classifier "
+            "seeds, covering both sources of variance (se² = s²(fit means)/K + s²(seed means)/S, "
+            f"Welch–Satterthwaite degrees of freedom; docs/benchmark.md); real-only sets: the t interval over the "
+            f"{k} seeds. Δ pairs cell (fit j, seed k) with `{BASELINE}`'s seed k, with the same interval; {tail}")
+
+
+def _generator_lines(report: dict[str, Any]) -> list[str]:
+    """The options of each generator row that has any (a variant is its generator with other options)."""
+    rows = []
+    for name, spec in (report.get("generator_options") or {}).items():
+        options = ", ".join(f"{k}={json.dumps(v)}" for k, v in spec["options"].items()) or "its profile's options"
+        rows.append(f"`{name}` = `{spec['generator']}` with {options}" if spec.get("variant")
+                    else f"`{name}` with {options}")
+    return [f"- generator options: {'; '.join(rows)}"] if rows else []
 
 
 def _drawn_per_class(train: dict[str, int]) -> str:
@@ -201,12 +267,13 @@ def _power_lines(report: dict[str, Any]) -> list[str]:
     for s in report["sets"]:
         d = (s["vs_baseline"] or {}).get("accuracy")
         if d and not d["excludes_zero"] and d.get("detectable") is not None:
-            lines.append(f"- `{s['name']}`: no accuracy difference detected; with {d['n']} paired seeds a true "
+            fits = s.get("fit_seeds", 1)
+            pairs = f"{fits} fits × {d['n'] // fits} paired seeds" if fits > 1 else f"{d['n']} paired seeds"
+            lines.append(f"- `{s['name']}`: no accuracy difference detected; with {pairs} a true "
                          f"difference of ±{d['detectable']:.1f} pp would be detected 80 % of the time")
     if not lines:
         return []
-    return ["## Power", "", "Intervals cover classifier seeds only (each generator fitted and sampled once).", "",
-            *lines, ""]
+    return ["## Power", "", f"Intervals cover {report.get('variance') or variance_sources(1)}.", "", *lines, ""]
 
 
 def _convergence_lines(report: dict[str, Any]) -> list[str]:
@@ -270,8 +337,10 @@ def render_chart(report: dict[str, Any]) -> Image.Image:
         for line_no, part in enumerate(label):
             d.text((left + group_w * i + group_w / 2, top + plot_h + 8 + 13 * line_no), part, fill="black",
                    font=font, anchor="ma")
+    fits = len(report.get("fit_seeds") or [0])
+    over = f"{fits} fits × {len(report['seeds'])} seeds" if fits > 1 else f"{len(report['seeds'])} seeds"
     d.text((left, 12), f"{report['data']}: test accuracy and F1 (%), mean and {report['confidence']:.0%} CI over "
-           f"{len(report['seeds'])} seeds", fill="black", font=font)
+           f"{over}", fill="black", font=font)
     for j, m in enumerate(HEADLINE):
         x = width - 170 + 80 * j
         d.rectangle([x, height - 22, x + 12, height - 10], fill=_COLOURS[m])

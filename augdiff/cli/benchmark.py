@@ -46,6 +46,18 @@ def benchmark(
     drop_artefacts: Annotated[bool, typer.Option(
         "--drop-artefacts", help="Leave out generated images with more green-dominant pixels than any real "
         "training image.")] = False,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="GENERATOR.KEY=VALUE (JSON values): an option of that generator's fit and sampling, as "
+        "`augment --set KEY=VALUE`; repeatable. GENERATOR may also name a --variant.")] = None,
+    variant: Annotated[list[str] | None, typer.Option(
+        "--variant", help="NAME=GENERATOR:KEY=VALUE[,KEY=VALUE…]: GENERATOR again as its own rows named NAME, with "
+        "its own fit and sets (e.g. add-pro-nohas=add-pro:attention=global); repeatable.")] = None,
+    fit_seeds: Annotated[int, typer.Option(
+        "--fit-seeds", help="Fit and sample every generator this many times with different seeds; the intervals "
+        "then cover fit-to-fit variance too (fit seed 0 is --seed's fit).")] = 1,
+    shard: Annotated[str | None, typer.Option(
+        "--shard", help="K/N: train only cells i with i mod N = K into --out and write no report; a run without "
+        "--shard assembles the report (see docs/benchmark.md).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Retrain every cell instead of reusing finished ones.")] = False,
     json_: Json = False,
 ) -> None:
@@ -53,21 +65,30 @@ def benchmark(
     # Imported here so that `augdiff --help` does not pay for importing torch and timm.
     from augdiff.benchmark.protocol import BenchmarkOptions, run_benchmark
     from augdiff.benchmark.report import table_rows
+    from augdiff.benchmark.variants import Variant, parse_generator_sets
 
     opts = BenchmarkOptions(
         data=run.data, data_options=run.options(), profile=run.profile,
         classifier=classifier, generators=_names(generators), sets=_names(sets), seeds=seeds, seed=run.seed,
         steps=steps, pretrained=pretrained, out=out, force=force, runs_dir=run.runs_dir,
         metrics=[] if metrics == "none" else _names(metrics), budget=budget, synthetic_prob=synthetic_prob,
-        drop_artefacts=drop_artefacts,
+        drop_artefacts=drop_artefacts, generator_options=parse_generator_sets(set_),
+        variants=[Variant.parse(v) for v in variant or []], fit_seeds=fit_seeds, shard=shard,
     )
     result = run_benchmark(opts, progress=reporter(not json_),
                            announce=lambda msg: err_console.print(msg, highlight=False))
     if json_:
         emit_json({"out": str(result.out_dir), **result.report})
         return
+    if shard is not None:
+        r = result.report
+        console.print(f"[green]shard {r['shard']}[/]: {r['cells_trained']} cells trained, {r['cells_reused']} "
+                      f"reused ({r['cells']} of {r['cells_of_all']}) in {result.out_dir}; run the same command "
+                      "without --shard to write the report", highlight=False)
+        return
     header, rows = table_rows(result.report)
-    table = Table(title=f"{run.data}: test metrics, mean ± 95 % CI over {seeds} seeds; Δ vs real (paired)",
+    over = f"{fit_seeds} fits × {seeds} seeds" if fit_seeds > 1 else f"{seeds} seeds"
+    table = Table(title=f"{run.data}: test metrics, mean ± 95 % CI over {over}; Δ vs real (paired)",
                   title_justify="left")
     for col in header:
         table.add_column(col, justify="left" if col.startswith(("Set", "Train")) else "right",

@@ -16,6 +16,7 @@ import torch
 
 from augdiff import atomic
 from augdiff.errors import AugdiffError
+from augdiff.progress import note
 
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^step-(\d+)\.pt$")
@@ -45,14 +46,29 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True`` (tensors and plain containers only)."""
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu", *, announce: bool = True
+) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True`` (tensors and plain containers only).
+
+    Every trainer loads a checkpoint only to resume from it, so this is where the user is told "resuming from step
+    N" (once per job under torchrun: rank 0 says it); ``announce=False`` for other reads.
+    """
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # a corrupt or foreign file: say which and what to do
         raise AugdiffError(
             f"{path}: not a readable augdiff checkpoint ({type(exc).__name__}); delete it to start over"
         ) from exc
+    if announce and isinstance(state, dict) and isinstance(state.get("step"), int) and _is_main_rank():
+        note(f"resuming from step {state['step']} ({path})")
+    return state
+
+
+def _is_main_rank() -> bool:
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def remove_stale_temporaries(workdir: str | Path) -> None:
