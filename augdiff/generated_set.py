@@ -193,60 +193,46 @@ def write_chunked(
     out.parent.mkdir(parents=True, exist_ok=True)
     # Two commands writing one set would interleave chunks: the second is told who holds it.
     with locks.hold(set_lock(out), f"--out {out}"):
-        return _write_chunked(out, key=key, request=request, chunks=chunks, make=make, classes=classes,
-                              generator=generator, seed=seed, chunk_files=chunk_files,
-                              summary_files=summary_files, progress=progress)
-
-
-def _write_chunked(
-    out: Path,
-    *,
-    key: str,
-    request: dict[str, Any],
-    chunks: Sequence[Chunk],
-    make: Callable[[Chunk], Any],
-    classes: Sequence[str],
-    generator: str,
-    seed: int,
-    chunk_files: Callable[[Any], dict[str, bytes]],
-    summary_files: Callable[[GeneratedSet], dict[str, bytes]],
-    progress: Reporter,
-) -> tuple[GeneratedSet, int]:
-    work = partial_dir(out)
-    if work.is_dir() and _read_json(work / REQUEST_JSON).get("key") != key:
-        shutil.rmtree(work)  # an unfinished set of a different request: ours to discard
-    (work / CHUNKS).mkdir(parents=True, exist_ok=True)
-    (work / "images").mkdir(exist_ok=True)
-    atomic.write_json(work / REQUEST_JSON, {"key": key, **request})
-    offsets = np.cumsum([0, *(c.n for c in chunks)])
-    done = {c.index for c in chunks if _chunk_path(work, c).is_file()}
-    with progress.task(f"{generator}: chunks", len(chunks)) as task:
-        task.advance(len(done))
-        for chunk, offset in zip(chunks, offsets[:-1], strict=True):
-            if chunk.index in done:
-                continue
-            samples = make(chunk)
-            if len(samples) != chunk.n:
-                raise RuntimeError(f"{generator} returned {len(samples)} images for a chunk of {chunk.n}")
-            rows = []
-            for i, (img, prob, meta) in enumerate(zip(samples.images, samples.probs, samples.meta, strict=True)):
-                name = f"images/{generator}_{int(offset) + i:06d}.png"
-                Image.fromarray(np.ascontiguousarray(img)).save(work / name)
-                rows.append(_record(img, prob, meta, name=name, classes=classes, generator=generator, seed=seed))
-            _write_files(work, chunk_files(samples))
-            atomic.write_text(_chunk_path(work, chunk), "".join(json.dumps(r) + "\n" for r in rows))
-            task.advance(1)
-    records = [json.loads(line) for c in chunks for line in _chunk_path(work, c).read_text().splitlines()]
-    generated = GeneratedSet(work, list(classes), records)
-    _write_files(work, summary_files(generated))
-    atomic.write_text(work / MANIFEST, "".join(json.dumps(r) + "\n" for r in records))
-    distinct = len({r["pixels"] for r in records})
-    atomic.write_json(work / SET_JSON, {"kind": KIND, "key": key, "generator": generator, "n": len(records),
-                                        "distinct": distinct, "classes": list(classes), "seed": seed, **request})
-    shutil.rmtree(work / CHUNKS)
-    (work / REQUEST_JSON).unlink()
-    atomic.replace_dir(work, out)
+        work = partial_dir(out)
+        if work.is_dir() and _read_json(work / REQUEST_JSON).get("key") != key:
+            shutil.rmtree(work)  # an unfinished set of a different request: ours to discard
+        (work / CHUNKS).mkdir(parents=True, exist_ok=True)
+        (work / "images").mkdir(exist_ok=True)
+        atomic.write_json(work / REQUEST_JSON, {"key": key, **request})
+        done = {c.index for c in chunks if _chunk_path(work, c).is_file()}
+        offsets = np.cumsum([0, *(c.n for c in chunks)])
+        with progress.task(f"{generator}: chunks", len(chunks)) as task:
+            task.advance(len(done))
+            for chunk, offset in zip(chunks, offsets[:-1], strict=True):
+                if chunk.index not in done:
+                    samples = make(chunk)
+                    if len(samples) != chunk.n:
+                        raise RuntimeError(f"{generator} returned {len(samples)} images for a chunk of {chunk.n}")
+                    _write_chunk(work, chunk, samples, int(offset), classes=classes, generator=generator,
+                                 seed=seed, extra_files=chunk_files(samples))
+                    task.advance(1)
+        records = [json.loads(line) for c in chunks for line in _chunk_path(work, c).read_text().splitlines()]
+        _write_files(work, summary_files(GeneratedSet(work, list(classes), records)))
+        atomic.write_text(work / MANIFEST, "".join(json.dumps(r) + "\n" for r in records))
+        atomic.write_json(work / SET_JSON, {
+            "kind": KIND, "key": key, "generator": generator, "n": len(records),
+            "distinct": len({r["pixels"] for r in records}), "classes": list(classes), "seed": seed, **request})
+        shutil.rmtree(work / CHUNKS)
+        (work / REQUEST_JSON).unlink()
+        atomic.replace_dir(work, out)
     return GeneratedSet(out, list(classes), records), len(done)
+
+
+def _write_chunk(work: Path, chunk: Chunk, samples: Any, offset: int, *, classes: Sequence[str], generator: str,
+                 seed: int, extra_files: dict[str, bytes]) -> None:
+    """PNGs and extra files first, the chunk's manifest rows last (atomically): a chunk counts once it is whole."""
+    rows = []
+    for i, (img, prob, meta) in enumerate(zip(samples.images, samples.probs, samples.meta, strict=True)):
+        name = f"images/{generator}_{offset + i:06d}.png"
+        Image.fromarray(np.ascontiguousarray(img)).save(work / name)
+        rows.append(_record(img, prob, meta, name=name, classes=classes, generator=generator, seed=seed))
+    _write_files(work, extra_files)
+    atomic.write_text(_chunk_path(work, chunk), "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def _chunk_path(work: Path, chunk: Chunk) -> Path:

@@ -128,6 +128,11 @@ class Generator(ABC):
     # note) still take the old name, and fits and generated sets are identified under it (``identity``), so a
     # rename never orphans a finished fit: its run id stays what it was.
     renamed_options: ClassVar[dict[str, str]] = {}
+    # Options ``augdiff benchmark`` gives this generator before the user's ``--set GENERATOR.KEY=VALUE`` (which
+    # still wins): where the generator's everyday default would make an unfair comparison, e.g. ``add`` translating
+    # one way only, so that its per-class sets would lack a class. ``fit``/``augment`` never apply them; a subclass
+    # inherits them unless it sets its own (``{}``: none).
+    benchmark_overrides: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: dict[str, Any], classes: Sequence[str]) -> None:
         self.config = copy.deepcopy(config)

@@ -8,7 +8,8 @@ rows) tiles images with white gaps through :func:`grid` and :func:`stack`, and e
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -75,3 +76,19 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
     if images.shape[1] == size and images.shape[2] == size:
         return images
     return np.stack([np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC)) for img in images])
+
+
+def sample_in_batches(
+    count: int, batch: int, draw: Callable[[int], Any], advance: Callable[[int], Any] | None = None
+) -> np.ndarray:
+    """``count`` uint8 NHWC images from a sampler: ``draw(b)`` returns a float (b, C, H, W) tensor in [-1, 1]
+    (clamped here) for successive batches of at most ``batch``; ``advance(b)`` (a progress task's) after each."""
+    from augdiff.diffusion.data import to_uint8_images  # torch only when sampling
+
+    images = []
+    for start in range(0, count, batch):
+        b = min(batch, count - start)
+        images.append(to_uint8_images(draw(b)))
+        if advance is not None:
+            advance(b)
+    return np.concatenate(images)

@@ -408,7 +408,7 @@ def run_benchmark(
                   if plan.generator else None)
         missing = recipes.missing_classes(plan.recipe, source)
         if missing:
-            # e.g. `add` migrates normal → tumor only: it has no normal images for a per-class set.
+            # e.g. `add` with --set add.bidirectional=false migrates normal → tumor only: no normal images.
             note = (f"{plan.name} skipped: {plan.generator} generated no {', '.join(missing)} images "
                     f"(a per-class set needs every class)")
             announce(f"note: {note}")
@@ -472,7 +472,9 @@ def run_benchmark(
                    "timing": _timing(parts, time.perf_counter() - t_start)}
         return BenchmarkResult(out, summary, cells)
 
-    largest: dict[str, GeneratedSet] = {}  # each row's largest set of its first fit: sample grid and Table 1
+    # Each row's largest set of its first fit: sample grid and Table 1 (against the training split and held-out
+    # images, with the real-vs-real floor).
+    largest: dict[str, GeneratedSet] = {}
     for job, gen_set in sorted(generated.items(), key=lambda kv: -kv[0].n):
         if job.fit_index == 0:
             largest.setdefault(job.entry, gen_set)

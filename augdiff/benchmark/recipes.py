@@ -34,6 +34,7 @@ from augdiff.classify.stain import StainStats, stain_transform
 from augdiff.classify.train import TrainingExtras
 from augdiff.data.spec import Split
 from augdiff.errors import AugdiffError
+from augdiff.generated_set import pixel_hash
 from augdiff.generator import GeneratedSet, one_hot
 from augdiff.metrics import artefacts
 from augdiff.pictures import resize_images
@@ -215,10 +216,15 @@ class TrainingSet:
             "size": len(self),
             "real": origin.count("real"),
             "generated": origin.count("generated"),
+            "distinct": self.distinct_generated(),
             "per_class": {c: int((hard == i).sum()) for i, c in enumerate(self.classes)},
             "soft": int(((self.probs > 0) & (self.probs < 1)).any(1).sum()),
             "filtered": self.filtered,
         }
+
+    def distinct_generated(self) -> int:
+        """How many different images the generated part holds (equal pixel hashes are one image)."""
+        return len({r["pixels"] for r in self.records if r["origin"] == "generated"})
 
     def write_manifest(self, path: Path) -> None:
         atomic.write_text(path, "".join(json.dumps(r) + "\n" for r in self.records))
@@ -251,19 +257,24 @@ def build_set(
                 f"{generated.directory}: its classes {generated.classes} differ from the data's {real.classes}"
             )
         chosen = _select(recipe, generated, real)
-        gen_images = resize_images(generated.images(chosen), real.image_size)
+        raw = generated.images(chosen)
+        # The manifest's hash of each image as generated; computed here for sets made before manifests had one.
+        hashes = np.array([generated.records[i].get("pixels") or pixel_hash(img)
+                           for i, img in zip(chosen, raw, strict=True)], dtype=object)
+        gen_images = resize_images(raw, real.image_size)
         filtered = 0
         if drop_artefacts:
             keep = ~artefacts.flags(gen_images, real.images)
             filtered = int((~keep).sum())
-            chosen, gen_images = chosen[keep], gen_images[keep]
+            chosen, gen_images, hashes = chosen[keep], gen_images[keep], hashes[keep]
         gen_probs = generated.probs()[chosen]
         images.append(gen_images)
         probs.append(gen_probs)
-        for i, p in zip(chosen, gen_probs, strict=True):
+        for i, p, digest in zip(chosen, gen_probs, hashes, strict=True):
             rec = generated.records[i]
             records.append({"origin": "generated", "generator": rec.get("generator"), "seed": rec.get("seed"),
-                            "file": str(generated.directory / rec["file"]), "probs": _probs_dict(real.classes, p),
+                            "file": str(generated.directory / rec["file"]), "pixels": digest,
+                            "probs": _probs_dict(real.classes, p),
                             **{k: rec[k] for k in ("source", "level", "level_requested") if k in rec}})
     else:
         filtered = 0

@@ -108,7 +108,8 @@ def build_report(
         "fit_seeds": fit_seeds,
         "variance": variance_sources(len(fit_seeds)),
         "generators": generators,
-        "generator_options": {e.name: {"generator": e.generator, "options": e.overrides, "variant": e.variant}
+        "generator_options": {e.name: {"generator": e.generator, "options": e.overrides, "variant": e.variant,
+                                       **({"benchmark_defaults": list(e.defaults)} if e.defaults else {})}
                               for e in entries or [] if e.overrides or e.variant},
         "units": "summaries in percent, differences in percentage points, per-cell metrics as fractions",
         "sets": rows,
@@ -117,9 +118,26 @@ def build_report(
         "calibration": calibration,
         "seconds": round(seconds, 1),
         "timing": timing,
-        "notes": notes,
+        "notes": [*notes, *repeat_notes(plans, sets, fit_seeds)],
         "versions": versions(),
     }
+
+
+def repeat_notes(plans: list[SetPlan], sets: dict[tuple[str, int], TrainingSet], fit_seeds: list[int]) -> list[str]:
+    """A note for each training set whose generated part repeats images: its size overstates its variety."""
+    notes = []
+    for plan in plans:
+        for j in range(len(fit_seeds) if plan.generator else 0):
+            training_set = sets.get((plan.name, j))
+            if training_set is None:
+                continue
+            comp = training_set.composition()
+            if comp["distinct"] < comp["generated"]:
+                fit = f" (fit seed {j})" if j else ""
+                notes.append(f"`{plan.name}`{fit}: its {comp['generated']} generated images hold only "
+                             f"{comp['distinct']} distinct ones ({comp['generated'] - comp['distinct']} repeats, "
+                             "equal pixel hashes); the generator could not give that many different images")
+    return notes
 
 
 def _row_generator(entry: GeneratorEntry | None, fit_runs: list[str] | None) -> dict[str, Any]:
@@ -160,12 +178,19 @@ def table_rows(report: dict[str, Any], metrics: tuple[str, ...] = HEADLINE) -> t
     header += [f"{LABELS[m]} (%)" for m in metrics] + [f"Δ {LABELS[m]} (pp)" for m in metrics]
     rows = []
     for s in report["sets"]:
-        comp = s["composition"]
-        row = [s["name"], f"{comp['real']} + {comp['generated']}"]
+        row = [s["name"], composition_text(s["composition"])]
         row += [fmt_interval(s["summary"][m]) for m in metrics]
         row += [fmt_difference(s["vs_baseline"] and s["vs_baseline"][m]) for m in metrics]
         rows.append(row)
     return header, rows
+
+
+def composition_text(comp: dict[str, Any]) -> str:
+    """``real + generated``, with the distinct generated images (reports before they were counted lack them)."""
+    text = f"{comp['real']} + {comp['generated']}"
+    if comp["generated"] and comp.get("distinct") is not None:
+        text += f" ({comp['distinct']} distinct)"
+    return text
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
@@ -236,7 +261,9 @@ def _generator_lines(report: dict[str, Any]) -> list[str]:
     """The options of each generator row that has any (a variant is its generator with other options)."""
     rows = []
     for name, spec in (report.get("generator_options") or {}).items():
-        options = ", ".join(f"{k}={json.dumps(v)}" for k, v in spec["options"].items()) or "its profile's options"
+        defaults = set(spec.get("benchmark_defaults") or ())
+        options = ", ".join(f"{k}={json.dumps(v)}" + (" (benchmark default)" if k in defaults else "")
+                            for k, v in spec["options"].items()) or "its profile's options"
         rows.append(f"`{name}` = `{spec['generator']}` with {options}" if spec.get("variant")
                     else f"`{name}` with {options}")
     return [f"- generator options: {'; '.join(rows)}"] if rows else []

@@ -6,6 +6,9 @@ second time under NAME with other options: its own rows, fit, generated sets and
 generator's ``--set`` options, then its own, then ``--set NAME.KEY=VALUE``; it must differ from its generator.
 Every key and value is checked by :meth:`augdiff.generator.Generator.check_overrides` before any work, so a bad
 one gives the one-line error ``augment --set`` gives.
+
+A generator's ``benchmark_overrides`` (e.g. ``add``: ``bidirectional=true``) come first, under everything above:
+``--set add.bidirectional=false`` restores the one-way translation.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ class GeneratorEntry:
     generator: str
     overrides: dict[str, Any]  # checked, under the current key names
     variant: bool = False
+    defaults: tuple[str, ...] = ()  # keys of ``overrides`` that are the generator's benchmark_overrides, not --set
 
 
 def resolve_entries(
@@ -112,14 +116,28 @@ def resolve_entries(
 
     def base(generator: str) -> dict[str, Any]:
         if generator not in checked:
-            checked[generator] = check(generator, sets.get(generator, {}))
+            checked[generator] = check(generator, with_defaults(generator, sets.get(generator, {}))[0])
         return checked[generator]
 
-    entries = [GeneratorEntry(g, g, base(g)) for g in generators]
+    entries = []
+    for g in generators:
+        entries.append(GeneratorEntry(g, g, base(g), defaults=with_defaults(g, sets.get(g, {}))[1]))
     for v in variants:
-        overrides = check(v.generator, {**sets.get(v.generator, {}), **v.options, **sets.get(v.name, {})})
+        options, kept = with_defaults(v.generator, {**sets.get(v.generator, {}), **v.options, **sets.get(v.name, {})})
+        overrides = check(v.generator, options)
         if overrides == base(v.generator):
             raise AugdiffError(f"--variant {v.name}: has the same options as {v.generator}; give the options that "
                                f"make it differ ({VARIANT_SYNTAX})")
-        entries.append(GeneratorEntry(v.name, v.generator, overrides, variant=True))
+        entries.append(GeneratorEntry(v.name, v.generator, overrides, variant=True, defaults=kept))
     return entries
+
+
+def with_defaults(generator: str, given: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """``given`` (the user's options) over the generator's ``benchmark_overrides``, and the defaults kept.
+
+    A user key replaces its default under its old name too (``renamed_options``).
+    """
+    cls = plugins.get_generator(generator)
+    named = set(cls.current_names(given))
+    kept = {k: v for k, v in cls.benchmark_overrides.items() if k not in named}
+    return {**kept, **given}, tuple(kept)

@@ -48,6 +48,8 @@ class EvalOptions:
     memorisation_features: tuple[str, ...] = ("inception_pool3", "domain")  # feature spaces besides pixels
     closest_pairs: int = 16
     cache_dir: Path | None = None  # domain network and real-set Inception features are cached here when given
+    # Also cache the generated side's Inception features: the benchmark compares one sample with two references.
+    cache_fake: bool = False
     out_dir: Path | None = None  # the closest-pairs PNG goes here when given
     progress: Reporter = field(default_factory=NullReporter)
 
@@ -123,7 +125,7 @@ class EvalContext:
 
     @functools.cached_property
     def inception_fake(self) -> inception.InceptionFeatures:
-        return self._inception(self.fake, "(generated)", cache=False)
+        return self._inception(self.fake, "(generated)", cache=self.options.cache_fake)
 
     def inception_info(self) -> dict[str, Any]:
         ext = self.inception_extractor

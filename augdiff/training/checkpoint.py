@@ -126,3 +126,40 @@ def restore_rng(state: dict[str, Any], generator: torch.Generator | None = None)
         torch.cuda.set_rng_state_all(state["cuda"])
     if generator is not None and "generator" in state:
         generator.set_state(state["generator"].cpu())
+
+
+# -- whole training states of several modules ------------------------------------------------------------------
+def save_modules(
+    workdir: str | Path,
+    step: int,
+    modules: dict[str, Any],
+    rng: torch.Generator,
+    *,
+    keep: int = 2,
+    **extra: Any,
+) -> Path:
+    """Checkpoint ``step`` in ``workdir``: ``{"step", **extra, <key>: modules[key].state_dict() …, "rng"}``.
+
+    ``modules`` maps checkpoint keys to anything with ``state_dict``/``load_state_dict`` (networks, optimisers,
+    an :class:`~augdiff.training.ema.EMA`); ``rng`` is the trainer's generator, saved with every global RNG by
+    :func:`capture_rng`; ``extra`` are plain values written for people (images seen, phase, …), never read back.
+    All but the newest ``keep`` checkpoints are deleted afterwards. Returns the checkpoint's path.
+    """
+    path = checkpoint_path(workdir, step)
+    state = {"step": int(step), **extra, **{key: m.state_dict() for key, m in modules.items()}}
+    save_checkpoint(path, {**state, "rng": capture_rng(rng)})
+    prune_checkpoints(workdir, keep)
+    return path
+
+
+def resume_modules(workdir: str | Path, modules: dict[str, Any], rng: torch.Generator) -> dict[str, Any] | None:
+    """Undo :func:`save_modules` from the latest checkpoint in ``workdir``: load every module's state and restore
+    the RNGs. Returns the checkpoint (its ``"step"`` is where training continues), or None when there is none."""
+    path = latest_checkpoint(workdir)
+    if path is None:
+        return None
+    state = load_checkpoint(path)
+    for key, module in modules.items():
+        module.load_state_dict(state[key])
+    restore_rng(state["rng"], rng)
+    return state

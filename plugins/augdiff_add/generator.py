@@ -123,6 +123,9 @@ class AddGenerator(Generator):
         "source_class": (str, None), "target_class": (str, None), "grad_clip": (float, None)}
     # The names every other generator uses for these; fits made under the old names keep their run ids.
     renamed_options: ClassVar[dict[str, str]] = {"train_steps": "steps", "sample_batch_size": "sample_batch"}
+    # In the benchmark both ways (normal → tumor for tumour samples, tumor → normal for normal ones), so every
+    # per-class set holds both classes, as the paper's "500 pseudo samples in each category"; four domain models.
+    benchmark_overrides: ClassVar[dict[str, Any]] = {"bidirectional": True}
 
     def __init__(self, config: dict[str, Any], classes: Sequence[str]) -> None:
         super().__init__(config, classes)
@@ -365,6 +368,9 @@ class AddProGenerator(AddGenerator):
     name: ClassVar[str] = "add-pro"
     description: ClassVar[str] = "ADD-Pro: progressive A→B samples at adaptive depths with soft labels [1−L, L]"
     fit_name: ClassVar[str | None] = "add"
+    # ADD-Pro's progression stays normal → tumor in the benchmark (its sets are not per class); it then shares the
+    # two-model fit of `augdiff fit add`. ``--set add-pro.bidirectional=true`` asks for both directions.
+    benchmark_overrides: ClassVar[dict[str, Any]] = {}
 
     def levels(self) -> list[float]:
         levels = [float(v) for v in self.config["levels"]]

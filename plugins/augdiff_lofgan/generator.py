@@ -8,13 +8,14 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from augdiff import atomic
 from augdiff.data.spec import Split
 from augdiff.devices import resolve_device
 from augdiff.errors import AugdiffError
 from augdiff.generator import Generator, Samples, one_hot
-from augdiff.progress import NullReporter, Reporter
+from augdiff.pictures import sample_in_batches
+from augdiff.progress import NullReporter, Reporter, Task
 from augdiff.seeding import torch_generator
+from augdiff.weights import load_state, load_state_dicts, save_state_dicts
 from augdiff_lofgan.networks import LoFGenerator, draw_fusion
 from augdiff_lofgan.trainer import LoFGANSettings, LoFGANTrainer
 
@@ -123,56 +124,53 @@ class LoFGAN(Generator):
             raise AugdiffError("lofgan: no fitted weights; run `augdiff fit lofgan` first")
         device = resolve_device(self.config["device"])
         model = self.model.to(device).eval()  # eval: BatchNorm's running statistics, as the authors' test.py
-        k, batch, size = int(self.config["k_shot"]), int(self.config["sample_batch"]), int(self.config["image_size"])
-        grid = model.feature_size(size)
-        parts = []
         with progress.task("lofgan sampling", total=n) as task:
-            for c, count in self.split_counts(n, cls):
-                pool = np.flatnonzero(self.labels == c)
-                if len(pool) < k:
-                    raise AugdiffError(f"lofgan: class '{self.classes[c]}' has {len(pool)} stored images, k_shot={k}")
-                g = torch_generator(seed, "lofgan-sample", c)
-                images, meta = [], []
-                for start in range(0, count, batch):
-                    b = min(batch, count - start)
-                    # Each image fuses its own k distinct references of class c (base first), drawn from the seed.
-                    picks = [pool[torch.randperm(len(pool), generator=g)[:k].numpy()] for _ in range(b)]
-                    refs = torch.from_numpy(self.images[np.stack(picks)]).float().div_(127.5).sub_(1.0)
-                    refs = refs.permute(0, 1, 4, 2, 3).to(device)
-                    coeffs, positions = draw_fusion(b, k, grid**2, float(self.config["rate"]), g)
-                    x, _ = model(refs, coeffs.to(device), positions.to(device))
-                    x = x.clamp(-1, 1)
-                    images.append(((x + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
-                    meta += [{"references": [self.ids[i] for i in p]} for p in picks]
-                    task.advance(b)
-                parts.append(Samples(np.concatenate(images), one_hot([c] * count, len(self.classes)), meta))
+            parts = [
+                self._class_samples(model, c, count, seed, device, task) for c, count in self.split_counts(n, cls)
+            ]
         model.cpu()
         return Samples.concat(parts)
+
+    def _class_samples(
+        self, model: LoFGenerator, c: int, count: int, seed: int, device: torch.device, task: Task
+    ) -> Samples:
+        k, rate = int(self.config["k_shot"]), float(self.config["rate"])
+        grid = model.feature_size(int(self.config["image_size"]))
+        pool = np.flatnonzero(self.labels == c)
+        if len(pool) < k:
+            raise AugdiffError(f"lofgan: class '{self.classes[c]}' has {len(pool)} stored images, k_shot={k}")
+        g = torch_generator(seed, "lofgan-sample", c)
+        meta: list[dict[str, Any]] = []
+
+        def draw(b: int) -> torch.Tensor:
+            # Each image fuses its own k distinct references of class c (base first), drawn from the seed.
+            picks = [pool[torch.randperm(len(pool), generator=g)[:k].numpy()] for _ in range(b)]
+            refs = torch.from_numpy(self.images[np.stack(picks)]).float().div_(127.5).sub_(1.0)
+            coeffs, positions = draw_fusion(b, k, grid**2, rate, g)
+            meta.extend({"references": [self.ids[i] for i in p]} for p in picks)
+            return model(refs.permute(0, 1, 4, 2, 3).to(device), coeffs.to(device), positions.to(device))[0]
+
+        images = sample_in_batches(count, int(self.config["sample_batch"]), draw, task.advance)
+        return Samples(images, one_hot([c] * count, len(self.classes)), meta)
 
     # -- persistence -----------------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
         super().save(directory)
         if self.model is None:
             raise AugdiffError("lofgan: nothing to save; fit first")
-        state = {
+        save_state_dicts(Path(directory) / WEIGHTS_FILE, {
             "G": self.model.state_dict(),
             "images": torch.from_numpy(np.ascontiguousarray(self.images)),
             "labels": torch.from_numpy(np.asarray(self.labels, dtype=np.int64)),
             "ids": list(self.ids),
-        }
-        with atomic.atomic_path(Path(directory) / WEIGHTS_FILE) as tmp:
-            torch.save(state, tmp)
+        })
 
     @classmethod
     def load(cls, directory: Path) -> LoFGAN:
         gen = super().load(directory)
         assert isinstance(gen, LoFGAN)
         path = Path(directory) / WEIGHTS_FILE
-        if not path.is_file():
-            raise AugdiffError(f"{path}: missing LoFGAN weights; re-run `augdiff fit lofgan`")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        gen.model = gen._new_model()
-        gen.model.load_state_dict(state["G"])
-        gen.model.eval()
+        state = load_state_dicts(path, missing="missing LoFGAN weights; re-run `augdiff fit lofgan`")
+        gen.model = load_state(gen._new_model(), state["G"], path).eval()
         gen.images, gen.labels, gen.ids = state["images"].numpy(), state["labels"].numpy(), list(state["ids"])
         return gen

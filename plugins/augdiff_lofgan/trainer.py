@@ -21,15 +21,7 @@ import torch.nn.functional as F
 from augdiff.devices import resolve_device
 from augdiff.progress import NullReporter, Reporter
 from augdiff.seeding import seeded_init, torch_generator
-from augdiff.training.checkpoint import (
-    capture_rng,
-    checkpoint_path,
-    latest_checkpoint,
-    load_checkpoint,
-    prune_checkpoints,
-    restore_rng,
-    save_checkpoint,
-)
+from augdiff.training.checkpoint import resume_modules, save_modules
 from augdiff_lofgan.losses import class_logit_penalty, d_hinge, g_hinge, local_reconstruction_loss
 from augdiff_lofgan.networks import LoFDiscriminator, LoFGenerator, draw_fusion
 
@@ -111,33 +103,19 @@ class LoFGANTrainer:
         self.step = 0
 
     # -- checkpoints ---------------------------------------------------------------------------------------
-    def _state(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "episodes_seen": self.step * self.s.batch_size,
-            "lr": learning_rate(max(self.step - 1, 0), self.s),
-            "G": self.G.state_dict(),
-            "D": self.D.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "rng": capture_rng(self.rng),
-        }
+    def _modules(self) -> dict[str, Any]:
+        return {"G": self.G, "D": self.D, "opt_g": self.opt_g, "opt_d": self.opt_d}
 
     def _resume(self) -> None:
-        path = latest_checkpoint(self.workdir)
-        if path is None:
-            return
-        state = load_checkpoint(path)
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        restore_rng(state["rng"], self.rng)
-        self.step = int(state["step"])
+        state = resume_modules(self.workdir, self._modules(), self.rng)
+        if state is not None:
+            self.step = int(state["step"])
 
     def _save(self) -> None:
-        save_checkpoint(checkpoint_path(self.workdir, self.step), self._state())
-        prune_checkpoints(self.workdir, keep=2)
+        save_modules(
+            self.workdir, self.step, self._modules(), self.rng, episodes_seen=self.step * self.s.batch_size,
+            lr=learning_rate(max(self.step - 1, 0), self.s),
+        )
 
     # -- training ------------------------------------------------------------------------------------------
     def episodes(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,16 +10,16 @@ import math
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 
-from augdiff import atomic
 from augdiff.data.spec import Split
 from augdiff.devices import resolve_device
 from augdiff.errors import AugdiffError
 from augdiff.generator import Generator, Samples, one_hot
-from augdiff.progress import NullReporter, Reporter
+from augdiff.pictures import sample_in_batches
+from augdiff.progress import NullReporter, Reporter, Task
 from augdiff.seeding import derive_seed, torch_generator
+from augdiff.weights import load_state, load_state_dicts, save_state_dicts
 from augdiff_mixdl.networks import MixGenerator
 from augdiff_mixdl.trainer import MixDLSettings, MixDLTrainer, build_generator
 
@@ -123,43 +123,34 @@ class MixDL(Generator):
         if not self.models:
             raise AugdiffError("mixdl: no fitted weights; run `augdiff fit mixdl` first")
         device = resolve_device(self.config["device"])
-        batch = int(self.config["sample_batch"])
-        parts = []
         with progress.task("mixdl sampling", total=n) as task:
-            for c, count in self.split_counts(n, cls):
-                model = self.models[c].to(device)
-                g = torch_generator(seed, "mixdl-sample", c)
-                images = []
-                for start in range(0, count, batch):
-                    b = min(batch, count - start)
-                    z = torch.randn(b, model.latent_dim, generator=g)
-                    # Noise comes from the same seeded CPU stream; no truncation, as the authors' generate().
-                    x = model.synthesis(model.map(z.to(device)), generator=g)[0]
-                    x = x.clamp(-1, 1)
-                    images.append(((x + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
-                    task.advance(b)
-                model.cpu()
-                parts.append(Samples(np.concatenate(images), one_hot([c] * count, len(self.classes))))
+            parts = [self._class_samples(c, count, seed, device, task) for c, count in self.split_counts(n, cls)]
         return Samples.concat(parts)
+
+    def _class_samples(self, c: int, count: int, seed: int, device: torch.device, task: Task) -> Samples:
+        model = self.models[c].to(device)
+        g = torch_generator(seed, "mixdl-sample", c)
+
+        def draw(b: int) -> torch.Tensor:
+            z = torch.randn(b, model.latent_dim, generator=g)
+            # Noise comes from the same seeded CPU stream; no truncation, as the authors' generate().
+            return model.synthesis(model.map(z.to(device)), generator=g)[0]
+
+        images = sample_in_batches(count, int(self.config["sample_batch"]), draw, task.advance)
+        model.cpu()
+        return Samples(images, one_hot([c] * count, len(self.classes)))
 
     # -- persistence -----------------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
         super().save(directory)
-        state = {key: model.state_dict() for key, model in zip(self._model_keys(), self.models)}
-        with atomic.atomic_path(Path(directory) / WEIGHTS_FILE) as tmp:
-            torch.save(state, tmp)
+        states = {key: model.state_dict() for key, model in zip(self._model_keys(), self.models)}
+        save_state_dicts(Path(directory) / WEIGHTS_FILE, states)
 
     @classmethod
     def load(cls, directory: Path) -> MixDL:
         gen = super().load(directory)
         assert isinstance(gen, MixDL)
         path = Path(directory) / WEIGHTS_FILE
-        if not path.is_file():
-            raise AugdiffError(f"{path}: missing MixDL weights; re-run `augdiff fit mixdl`")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        gen.models = []
-        for key in gen._model_keys():
-            model = build_generator(gen.config)
-            model.load_state_dict(state[key])
-            gen.models.append(model.eval())
+        state = load_state_dicts(path, missing="missing MixDL weights; re-run `augdiff fit mixdl`")
+        gen.models = [load_state(build_generator(gen.config), state[k], path).eval() for k in gen._model_keys()]
         return gen

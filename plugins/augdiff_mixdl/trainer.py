@@ -24,15 +24,7 @@ import torch
 from augdiff.devices import resolve_device
 from augdiff.progress import NullReporter, Reporter
 from augdiff.seeding import seeded_init, torch_generator
-from augdiff.training.checkpoint import (
-    capture_rng,
-    checkpoint_path,
-    latest_checkpoint,
-    load_checkpoint,
-    prune_checkpoints,
-    restore_rng,
-    save_checkpoint,
-)
+from augdiff.training.checkpoint import resume_modules, save_modules
 from augdiff.training.ema import EMA
 from augdiff_mixdl.losses import (
     cosine_matrix,
@@ -120,34 +112,17 @@ class MixDLTrainer:
         self.step = 0
 
     # -- checkpoints ---------------------------------------------------------------------------------------
-    def _state(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "images_seen": self.step * self.s.batch_size,
-            "G": self.G.state_dict(),
-            "D": self.D.state_dict(),
-            "G_ema": self.ema.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "rng": capture_rng(self.rng),
-        }
+    def _modules(self) -> dict[str, Any]:
+        return {"G": self.G, "D": self.D, "G_ema": self.ema, "opt_g": self.opt_g, "opt_d": self.opt_d}
 
     def _resume(self) -> None:
-        path = latest_checkpoint(self.workdir)
-        if path is None:
-            return
-        state = load_checkpoint(path)
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.ema.load_state_dict(state["G_ema"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        restore_rng(state["rng"], self.rng)
-        self.step = int(state["step"])
+        state = resume_modules(self.workdir, self._modules(), self.rng)
+        if state is not None:
+            self.step = int(state["step"])
 
     def _save(self) -> None:
-        save_checkpoint(checkpoint_path(self.workdir, self.step), self._state())
-        prune_checkpoints(self.workdir, keep=2)
+        images_seen = self.step * self.s.batch_size
+        save_modules(self.workdir, self.step, self._modules(), self.rng, images_seen=images_seen)
 
     # -- training ------------------------------------------------------------------------------------------
     def _batch(self) -> torch.Tensor:

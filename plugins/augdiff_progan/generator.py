@@ -8,13 +8,14 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from augdiff import atomic
 from augdiff.data.spec import Split
 from augdiff.devices import resolve_device
 from augdiff.errors import AugdiffError
 from augdiff.generator import Generator, Samples, one_hot
-from augdiff.progress import NullReporter, Reporter
+from augdiff.pictures import sample_in_batches
+from augdiff.progress import NullReporter, Reporter, Task
 from augdiff.seeding import derive_seed, torch_generator
+from augdiff.weights import load_state, load_state_dicts, save_state_dicts
 from augdiff_progan.networks import ProGenerator
 from augdiff_progan.trainer import ProGANSettings, ProGANTrainer, build_generator
 
@@ -113,42 +114,34 @@ class ProGAN(Generator):
         if not self.models:
             raise AugdiffError("progan: no fitted weights; run `augdiff fit progan` first")
         device = resolve_device(self.config["device"])
-        batch = max(1, int(self.config["sample_batch"]))
-        parts = []
         with progress.task("progan sampling", total=n) as task:
-            for c, count in self.split_counts(n, cls):
-                model = (self.models[c] if self.per_class else self.models[0]).to(device)
-                g = torch_generator(seed, "progan-sample", c)
-                images = []
-                for start in range(0, count, batch):
-                    b = min(batch, count - start)
-                    z = torch.randn(b, model.latent_dim, generator=g).to(device)
-                    y = None if self.per_class else torch.full((b,), c, dtype=torch.int64, device=device)
-                    x = model(z, y).clamp(-1, 1)
-                    images.append(((x + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
-                    task.advance(b)
-                model.cpu()
-                parts.append(Samples(np.concatenate(images), one_hot([c] * count, len(self.classes))))
+            parts = [self._class_samples(c, count, seed, device, task) for c, count in self.split_counts(n, cls)]
         return Samples.concat(parts)
+
+    def _class_samples(self, c: int, count: int, seed: int, device: torch.device, task: Task) -> Samples:
+        model = (self.models[c] if self.per_class else self.models[0]).to(device)
+        g = torch_generator(seed, "progan-sample", c)
+
+        def draw(b: int) -> torch.Tensor:
+            z = torch.randn(b, model.latent_dim, generator=g).to(device)
+            y = None if self.per_class else torch.full((b,), c, dtype=torch.int64, device=device)
+            return model(z, y)
+
+        images = sample_in_batches(count, max(1, int(self.config["sample_batch"])), draw, task.advance)
+        model.cpu()
+        return Samples(images, one_hot([c] * count, len(self.classes)))
 
     # -- persistence -----------------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
         super().save(directory)
-        state = {key: model.state_dict() for key, model in zip(self._model_keys(), self.models)}
-        with atomic.atomic_path(Path(directory) / WEIGHTS_FILE) as tmp:
-            torch.save(state, tmp)
+        states = {key: model.state_dict() for key, model in zip(self._model_keys(), self.models)}
+        save_state_dicts(Path(directory) / WEIGHTS_FILE, states)
 
     @classmethod
     def load(cls, directory: Path) -> ProGAN:
         gen = super().load(directory)
         assert isinstance(gen, ProGAN)
         path = Path(directory) / WEIGHTS_FILE
-        if not path.is_file():
-            raise AugdiffError(f"{path}: missing ProGAN weights; re-run `augdiff fit progan`")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        gen.models = gen._new_models()
-        for key, model in zip(gen._model_keys(), gen.models):
-            model.load_state_dict(state[key])
-            model.eval()
+        state = load_state_dicts(path, missing="missing ProGAN weights; re-run `augdiff fit progan`")
+        gen.models = [load_state(m, state[k], path).eval() for k, m in zip(gen._model_keys(), gen._new_models())]
         return gen
-

@@ -24,15 +24,7 @@ import torch.nn.functional as F
 from augdiff.devices import autocast, resolve_device
 from augdiff.progress import NullReporter, Reporter
 from augdiff.seeding import seeded_init, torch_generator
-from augdiff.training.checkpoint import (
-    capture_rng,
-    checkpoint_path,
-    latest_checkpoint,
-    load_checkpoint,
-    prune_checkpoints,
-    restore_rng,
-    save_checkpoint,
-)
+from augdiff.training.checkpoint import resume_modules, save_modules
 from augdiff_progan.losses import discriminator_loss, generator_loss
 from augdiff_progan.networks import ProDiscriminator, ProGenerator, num_stages
 
@@ -157,39 +149,20 @@ class ProGANTrainer:
         self.opt_d = torch.optim.Adam(self.D.parameters(), **kw)
 
     # -- checkpoints ---------------------------------------------------------------------------------------
-    def _state(self) -> dict[str, Any]:
-        phase, alpha = self.schedule.at(max(self.step - 1, 0))
-        return {
-            "step": self.step,
-            "images_seen": self.step * self.s.batch_size,
-            "phase": phase.index,
-            "resolution": phase.resolution,
-            "fading": phase.fading,
-            "alpha": alpha,
-            "G": self.G.state_dict(),
-            "D": self.D.state_dict(),
-            "G_ema": self.G_ema.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "rng": capture_rng(self.rng),
-        }
+    def _modules(self) -> dict[str, Any]:
+        return {"G": self.G, "D": self.D, "G_ema": self.G_ema, "opt_g": self.opt_g, "opt_d": self.opt_d}
 
     def _resume(self) -> None:
-        path = latest_checkpoint(self.workdir)
-        if path is None:
-            return
-        state = load_checkpoint(path)
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.G_ema.load_state_dict(state["G_ema"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        restore_rng(state["rng"], self.rng)
-        self.step = int(state["step"])
+        state = resume_modules(self.workdir, self._modules(), self.rng)
+        if state is not None:
+            self.step = int(state["step"])
 
     def _save(self) -> None:
-        save_checkpoint(checkpoint_path(self.workdir, self.step), self._state())
-        prune_checkpoints(self.workdir, keep=2)
+        phase, alpha = self.schedule.at(max(self.step - 1, 0))
+        save_modules(
+            self.workdir, self.step, self._modules(), self.rng, images_seen=self.step * self.s.batch_size,
+            phase=phase.index, resolution=phase.resolution, fading=phase.fading, alpha=alpha,
+        )
 
     # -- training ------------------------------------------------------------------------------------------
     def _batch(self, phase: Phase, alpha: float) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -29,7 +29,7 @@ def test_benchmark_reports_every_set_and_reuses_finished_cells(tiny_plugin, tmp_
         assert (first.out_dir / name).is_file(), name
     real, mixed, synthetic = report["sets"]
     assert real["composition"]["real"] == 24 and real["composition"]["generated"] == 0
-    assert mixed["composition"] == {"size": 48, "real": 24, "generated": 24,
+    assert mixed["composition"] == {"size": 48, "real": 24, "generated": 24, "distinct": 24,
                                     "per_class": {"normal": 24, "tumor": 24}, "soft": 0, "filtered": 0}
     assert synthetic["composition"]["real"] == 0
     # The same step budget and the same seeds for every set.
@@ -114,9 +114,13 @@ def test_issue_command_on_synth_histo_with_stain_jitter(runner, tmp_path):
     for s in report["sets"]:
         assert {"accuracy", "f1"} <= set(s["summary"]) and len(s["cells"]) == 2
     assert (out / "chart.png").is_file() and (out / "samples" / "stain-jitter.png").is_file()
-    # The Table-1 section: the smoke profile's generation metric, against the real training split.
-    domain = report["generation"]["stain-jitter"]["domain_fd"]
-    assert domain["value"] >= 0 and domain["n_real"] == 1000 and domain["n_fake"] == 1000
+    # The Table-1 section: the smoke profile's generation metric, against the real training split and against
+    # as many held-out images, with the real-vs-real floor.
+    row = report["generation"]["rows"]["stain-jitter"]
+    for ref in ("train", "heldout"):
+        domain = row[ref]["domain_fd"]
+        assert domain["value"] >= 0 and domain["n_real"] == 1000 and domain["n_fake"] == 1000
+        assert report["generation"]["floor"][ref]["domain_fd"]["value"] >= 0
     assert "## Generation quality" in (out / "report.md").read_text()
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
+import _gan_checks as gan
 import numpy as np
 import pytest
 import torch
@@ -22,21 +20,13 @@ from augdiff_lofgan.networks import (
 )
 from augdiff_lofgan.trainer import LoFGANSettings, LoFGANTrainer, learning_rate
 
-from augdiff.cli import app
 from augdiff.data.spec import Split
 from augdiff.errors import AugdiffError
-from augdiff.generator import read_generated_set
-from augdiff.training.checkpoint import latest_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = {"image_size": 8, "g_widths": [4, 8], "d_widths": [4, 8], "k_shot": 2, "batch_size": 2, "steps": 6,
         "checkpoint_every": 2, "device": "cpu"}
-
-
-def _toy_images(n: int = 12, size: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8), np.arange(n) % 2
 
 
 # -- the local fusion module -------------------------------------------------------------------------------
@@ -149,7 +139,7 @@ def test_bad_options_are_one_line_errors_naming_the_option() -> None:
         LoFGAN.from_profile("smoke", ["a"], {"image_size": 18})
     with pytest.raises(AugdiffError, match=r"--set rate=1\.5"):
         LoFGAN.from_profile("smoke", ["a"], {"rate": 1.5})
-    images, labels = _toy_images(5)
+    images, labels = gan.toy_images(5)
     split = Split("train", ["a", "b"], images, labels, [str(i) for i in range(5)])
     gen = LoFGAN({**LoFGAN.default_config("smoke"), **TINY, "k_shot": 3}, ["a", "b"])
     with pytest.raises(AugdiffError, match=r"--set k_shot=3: class 'b' has 2 training images"):
@@ -160,62 +150,27 @@ def test_bad_options_are_one_line_errors_naming_the_option() -> None:
 
 # -- training, resume, persistence -----------------------------------------------------------------------
 def _trainer(workdir: Path) -> LoFGANTrainer:
-    images, labels = _toy_images()
+    images, labels = gan.toy_images()
     return LoFGANTrainer(LoFGANSettings.from_config(TINY), images, labels, workdir, num_classes=2, seed=3)
 
 
 # The killed run imports only what training needs (not this module, which pulls in the CLI).
-_KILLED_RUN = textwrap.dedent(
-    """
-    import os, signal, numpy as np, torch
-    from pathlib import Path
-    from augdiff_lofgan.trainer import LoFGANSettings, LoFGANTrainer
-    torch.set_num_threads({threads})
-    rng = np.random.default_rng(0)
-    images, labels = rng.integers(0, 256, (12, 8, 8, 3), dtype=np.uint8), np.arange(12) % 2
-    trainer = LoFGANTrainer(LoFGANSettings.from_config({config!r}), images, labels, Path({workdir!r}),
-                            num_classes=2, seed=3)
-    save = trainer._save
-    def save_then_die():
-        save()
-        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no flush: as if the machine went away
-    trainer._save = save_then_die
-    trainer.fit()
-    """
-)
+_KILLED_TRAINER = """
+from augdiff_lofgan.trainer import LoFGANSettings, LoFGANTrainer
+trainer = LoFGANTrainer(LoFGANSettings.from_config(config), images, labels, workdir, num_classes=2, seed=3)
+"""
 
 
 @pytest.mark.slow
 def test_resume_after_sigkill_gives_the_uninterrupted_weights(tmp_path: Path) -> None:
-    killed = tmp_path / "killed"
-    script = _KILLED_RUN.format(threads=torch.get_num_threads(), config=TINY, workdir=str(killed))
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == -9, proc.stderr
-    assert latest_checkpoint(killed).name == "step-00000002.pt"  # died after the first of three checkpoints
-
-    resumed = _trainer(killed)
-    resumed.fit()
-    fresh = _trainer(tmp_path / "fresh")
-    fresh.fit()
-    assert resumed.step == fresh.step == 6
-    for name in ("G", "D"):  # parameters and buffers: BatchNorm statistics, spectral-norm power iterates
-        a, b = getattr(resumed, name).state_dict(), getattr(fresh, name).state_dict()
-        for key in a:
-            assert torch.equal(a[key], b[key]), f"{name}.{key} differs after resume"
+    # G and D: parameters and buffers (BatchNorm statistics, spectral-norm power iterates).
+    gan.check_resume_after_sigkill(tmp_path, _KILLED_TRAINER, _trainer, config=TINY, size=8, networks=("G", "D"))
 
 
 def test_save_load_generate_identically_with_references_of_the_class(tmp_path: Path) -> None:
-    images, labels = _toy_images()
-    ids = [f"img{i}" for i in range(len(labels))]
-    split = Split("train", ["a", "b"], images, labels, ids)
     gen = LoFGAN({**LoFGAN.default_config("smoke"), **TINY, "steps": 2}, ["a", "b"])
-    gen.fit(split, tmp_path / "work", seed=0)
-    gen.save(tmp_path / "model")
-    loaded = LoFGAN.load(tmp_path / "model")
-    a, b = gen.generate(5, seed=1), loaded.generate(5, seed=1)
-    assert a.images.shape == (5, 8, 8, 3) and a.images.dtype == np.uint8
-    np.testing.assert_array_equal(a.images, b.images)
-    np.testing.assert_array_equal(a.probs, np.eye(2, dtype=np.float32)[[0, 0, 0, 1, 1]])
+    gen.fit(gan.toy_split(id_prefix="img"), tmp_path / "work", seed=0)
+    a = gan.check_save_load_generates_identically(gen, tmp_path, size=8)
     for m, cls in zip(a.meta, [0, 0, 0, 1, 1]):
         refs = m["references"]
         assert len(refs) == len(set(refs)) == 2 and all(int(r[3:]) % 2 == cls for r in refs)
@@ -224,14 +179,4 @@ def test_save_load_generate_identically_with_references_of_the_class(tmp_path: P
 
 @pytest.mark.slow
 def test_cli_fit_then_augment_writes_pngs_of_both_classes(runner, tmp_path: Path) -> None:
-    runs = ["--runs-dir", str(tmp_path / "runs")]
-    fit = runner.invoke(app, ["fit", "lofgan", "--data", "synth-histo", "--profile", "smoke", *runs])
-    assert fit.exit_code == 0, fit.output
-    out = tmp_path / "out"
-    result = runner.invoke(app, ["augment", "--generator", "lofgan", "--data", "synth-histo", "--profile",
-                                 "smoke", "--n", "16", "--out", str(out), *runs])
-    assert result.exit_code == 0, result.output
-    generated = read_generated_set(out)
-    assert len(generated) == 16 and len(list((out / "images").glob("*.png"))) == 16
-    assert generated.images().shape == (16, 16, 16, 3)
-    assert sorted(generated.probs().argmax(1).tolist()) == [0] * 8 + [1] * 8
+    gan.check_cli_fit_then_augment(runner, tmp_path, "lofgan")

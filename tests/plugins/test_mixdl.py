@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
-import numpy as np
+import _gan_checks as gan
 import pytest
 import torch
 import torch.nn.functional as F
@@ -25,22 +22,13 @@ from augdiff_mixdl.losses import (
 from augdiff_mixdl.networks import MixDiscriminator, MixGenerator, ModulatedConv2d, widths_for
 from augdiff_mixdl.trainer import MixDLSettings, MixDLTrainer
 
-from augdiff.cli import app
-from augdiff.data.spec import Split
 from augdiff.errors import AugdiffError
-from augdiff.generator import read_generated_set
-from augdiff.training.checkpoint import latest_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = {"image_size": 16, "latent_dim": 8, "n_mlp": 1, "fmap_base": 64, "fmap_max": 8, "batch_size": 2,
         "steps": 6, "checkpoint_every": 2, "d_reg_every": 2, "mixup_every": 2, "patch_resolutions": [8],
         "ema_decay": 0.5, "device": "cpu"}
-
-
-def _toy_images(n: int = 12, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8), np.arange(n) % 2
 
 
 # -- mixup coefficients and the distance loss ------------------------------------------------------------
@@ -154,73 +142,30 @@ def test_bad_options_are_one_line_errors_naming_the_option() -> None:
 
 # -- training, resume, persistence -----------------------------------------------------------------------
 def _trainer(workdir: Path) -> MixDLTrainer:
-    images, _ = _toy_images()
+    images, _ = gan.toy_images(size=16)
     return MixDLTrainer(MixDLSettings.from_config(TINY), images, workdir, seed=3)
 
 
-_KILLED_RUN = textwrap.dedent(
-    """
-    import os, signal, numpy as np, torch
-    from pathlib import Path
-    from augdiff_mixdl.trainer import MixDLSettings, MixDLTrainer
-    torch.set_num_threads({threads})
-    images = np.random.default_rng(0).integers(0, 256, (12, 16, 16, 3), dtype=np.uint8)
-    trainer = MixDLTrainer(MixDLSettings.from_config({config!r}), images, Path({workdir!r}), seed=3)
-    save = trainer._save
-    def save_then_die():
-        save()
-        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no flush: as if the machine went away
-    trainer._save = save_then_die
-    trainer.fit()
-    """
-)
+# The killed run imports only what training needs (not this module, which pulls in the CLI).
+_KILLED_TRAINER = """
+from augdiff_mixdl.trainer import MixDLSettings, MixDLTrainer
+trainer = MixDLTrainer(MixDLSettings.from_config(config), images, workdir, seed=3)
+"""
 
 
 @pytest.mark.slow
 def test_resume_after_sigkill_gives_the_uninterrupted_weights(tmp_path: Path) -> None:
-    killed = tmp_path / "killed"
-    script = _KILLED_RUN.format(threads=torch.get_num_threads(), config=TINY, workdir=str(killed))
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == -9, proc.stderr
-    assert latest_checkpoint(killed).name == "step-00000002.pt"
-
-    resumed = _trainer(killed)
-    resumed.fit()
-    fresh = _trainer(tmp_path / "fresh")
-    fresh.fit()
-    assert resumed.step == fresh.step == 6
-    for name, a, b in (("G", resumed.G, fresh.G), ("D", resumed.D, fresh.D), ("G_ema", resumed.ema.model,
-                                                                            fresh.ema.model)):
-        sa, sb = a.state_dict(), b.state_dict()
-        for key in sa:
-            assert torch.equal(sa[key], sb[key]), f"{name}.{key} differs after resume"
+    gan.check_resume_after_sigkill(tmp_path, _KILLED_TRAINER, _trainer, config=TINY, size=16,
+                               networks=("G", "D", "ema.model"))
 
 
 def test_one_model_per_class_saves_loads_and_generates_identically(tmp_path: Path) -> None:
-    images, labels = _toy_images()
-    split = Split("train", ["a", "b"], images, labels, [str(i) for i in range(len(labels))])
     gen = MixDL({**MixDL.default_config("smoke"), **TINY, "steps": 2}, ["a", "b"])
-    gen.fit(split, tmp_path / "work", seed=0)
+    gen.fit(gan.toy_split(size=16), tmp_path / "work", seed=0)
     assert len(gen.models) == 2 and (tmp_path / "work" / "class-1" / "checkpoints").is_dir()
-    gen.save(tmp_path / "model")
-    loaded = MixDL.load(tmp_path / "model")
-    a, b = gen.generate(5, seed=1), loaded.generate(5, seed=1)
-    assert a.images.shape == (5, 16, 16, 3) and a.images.dtype == np.uint8
-    np.testing.assert_array_equal(a.images, b.images)
-    np.testing.assert_array_equal(a.probs, np.eye(2, dtype=np.float32)[[0, 0, 0, 1, 1]])
-    assert not np.array_equal(a.images[0], a.images[1])
+    gan.check_save_load_generates_identically(gen, tmp_path, size=16)
 
 
 @pytest.mark.slow
 def test_cli_fit_then_augment_writes_pngs_of_both_classes(runner, tmp_path: Path) -> None:
-    runs = ["--runs-dir", str(tmp_path / "runs")]
-    fit = runner.invoke(app, ["fit", "mixdl", "--data", "synth-histo", "--profile", "smoke", *runs])
-    assert fit.exit_code == 0, fit.output
-    out = tmp_path / "out"
-    result = runner.invoke(app, ["augment", "--generator", "mixdl", "--data", "synth-histo", "--profile",
-                                 "smoke", "--n", "16", "--out", str(out), *runs])
-    assert result.exit_code == 0, result.output
-    generated = read_generated_set(out)
-    assert len(generated) == 16 and len(list((out / "images").glob("*.png"))) == 16
-    assert generated.images().shape == (16, 16, 16, 3)
-    assert sorted(generated.probs().argmax(1).tolist()) == [0] * 8 + [1] * 8
+    gan.check_cli_fit_then_augment(runner, tmp_path, "mixdl")

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
-import numpy as np
+import _gan_checks as gan
 import pytest
 import torch
 import torch.nn.functional as F
@@ -18,21 +15,11 @@ from augdiff_progan.losses import discriminator_loss, gradient_penalty
 from augdiff_progan.networks import ProDiscriminator, ProGenerator
 from augdiff_progan.trainer import ProGANSettings, ProGANTrainer, Schedule
 
-from augdiff.cli import app
-from augdiff.data.spec import Split
-from augdiff.generator import read_generated_set
-from augdiff.training.checkpoint import latest_checkpoint
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 TINY = {"image_size": 8, "latent_dim": 8, "fmap_base": 32, "fmap_max": 8, "phase_images": 8, "batch_size": 4,
         "checkpoint_every": 2, "ema_decay": 0.5, "device": "cpu"}
-
-
-def _toy_images(n: int = 12, size: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8), np.arange(n) % 2
 
 
 # -- layers ------------------------------------------------------------------------------------------------
@@ -134,64 +121,29 @@ def test_gradient_penalty_and_loss_match_hand_computation_for_quadratic_critic()
 
 # -- training, resume, persistence ---------------------------------------------------------------------
 def _trainer(workdir: Path) -> ProGANTrainer:
-    images, labels = _toy_images()
+    images, labels = gan.toy_images()
     return ProGANTrainer(ProGANSettings.from_config(TINY), images, labels, workdir, num_classes=2, seed=3)
 
 
 # The killed run imports only what training needs (not this module, which pulls in the CLI).
-_KILLED_RUN = textwrap.dedent(
-    """
-    import os, signal, numpy as np, torch
-    from pathlib import Path
-    from augdiff_progan.trainer import ProGANSettings, ProGANTrainer
-    torch.set_num_threads({threads})
-    rng = np.random.default_rng(0)
-    images, labels = rng.integers(0, 256, (12, 8, 8, 3), dtype=np.uint8), np.arange(12) % 2
-    trainer = ProGANTrainer(ProGANSettings.from_config({config!r}), images, labels, Path({workdir!r}),
-                            num_classes=2, seed=3)
-    save = trainer._save
-    def save_then_die():
-        save()
-        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no flush: as if the machine went away
-    trainer._save = save_then_die
-    trainer.fit()
-    """
-)
+_KILLED_TRAINER = """
+from augdiff_progan.trainer import ProGANSettings, ProGANTrainer
+trainer = ProGANTrainer(ProGANSettings.from_config(config), images, labels, workdir, num_classes=2, seed=3)
+"""
 
 
 def test_resume_after_sigkill_gives_the_uninterrupted_weights(tmp_path: Path) -> None:
-    killed = tmp_path / "killed"
-    script = _KILLED_RUN.format(threads=torch.get_num_threads(), config=TINY, workdir=str(killed))
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == -9, proc.stderr
-    assert latest_checkpoint(killed).name == "step-00000002.pt"  # died after the first of three checkpoints
-
-    resumed = _trainer(killed)
-    resumed.fit()
-    fresh = _trainer(tmp_path / "fresh")
-    fresh.fit()
-    assert resumed.step == fresh.step == 6
-    for name in ("G", "D", "G_ema"):
-        a, b = getattr(resumed, name).state_dict(), getattr(fresh, name).state_dict()
-        for key in a:
-            assert torch.equal(a[key], b[key]), f"{name}.{key} differs after resume"
+    gan.check_resume_after_sigkill(tmp_path, _KILLED_TRAINER, _trainer, config=TINY, size=8,
+                               networks=("G", "D", "G_ema"))
 
 
 def test_per_class_models_save_load_and_generate_identically(tmp_path: Path) -> None:
-    images, labels = _toy_images()
-    split = Split("train", ["a", "b"], images, labels, [str(i) for i in range(len(labels))])
     config = {**ProGAN.default_config("smoke"), **TINY, "per_class": True, "checkpoint_every": 100}
     gen = ProGAN(config, ["a", "b"])
-    gen.fit(split, tmp_path / "work", seed=0)
+    gen.fit(gan.toy_split(), tmp_path / "work", seed=0)
     assert len(gen.models) == 2 and gen.models[0].embed is None
     assert (tmp_path / "work" / "class-1" / "checkpoints").is_dir()
-    gen.save(tmp_path / "model")
-    loaded = ProGAN.load(tmp_path / "model")
-    a, b = gen.generate(5, seed=1), loaded.generate(5, seed=1)
-    assert a.images.shape == (5, 8, 8, 3) and a.images.dtype == np.uint8
-    np.testing.assert_array_equal(a.images, b.images)
-    np.testing.assert_array_equal(a.probs.argmax(1), [0, 0, 0, 1, 1])
-    assert not np.array_equal(a.images[0], a.images[1])
+    gan.check_save_load_generates_identically(gen, tmp_path, size=8)
 
 
 def test_image_size_must_be_a_power_of_two_times_four() -> None:
@@ -202,13 +154,4 @@ def test_image_size_must_be_a_power_of_two_times_four() -> None:
 
 
 def test_cli_fit_then_augment_writes_pngs(runner, tmp_path: Path) -> None:
-    fit = runner.invoke(app, ["fit", "progan", "--data", "synth-histo", "--profile", "smoke"])
-    assert fit.exit_code == 0, fit.output
-    out = tmp_path / "out"
-    result = runner.invoke(app, ["augment", "--generator", "progan", "--data", "synth-histo", "--profile",
-                                 "smoke", "--n", "16", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    generated = read_generated_set(out)
-    assert len(generated) == 16 and len(list((out / "images").glob("*.png"))) == 16
-    assert generated.images().shape == (16, 16, 16, 3)
-    assert sorted(generated.probs().argmax(1).tolist()) == [0] * 8 + [1] * 8
+    gan.check_cli_fit_then_augment(runner, tmp_path, "progan")
