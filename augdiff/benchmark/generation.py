@@ -5,7 +5,8 @@ classifier's input size with two real references, side by side:
 
 - ``train``: the real training split, which the generators fitted on (the reference of earlier reports);
 - ``heldout``: real validation + test images that no generator saw, as many per class as the training split has
-  (drawn seeded), so both references have the same size and FID's small-sample bias is the same for both.
+  (drawn seeded; all of them where there are fewer), so both references have (about) the same size and FID's
+  small-sample bias is (about) the same for both.
 
 A generator whose outputs are close reconstructions of its training images (ADD-Pro at low levels) looks better
 against ``train`` than against ``heldout``; the paper measured against the full dataset. Against each reference
@@ -92,10 +93,10 @@ def references(dataset: Dataset, seed: int) -> dict[str, Reference]:
              for c in range(len(dataset.classes))]
     index = np.sort(np.concatenate(picks))
     return {
-        "train": Reference("train", train.images, train.labels, "the real training split (the generators' data)"),
+        "train": Reference("train", train.images, train.labels, "the real training split, the generators' data"),
         "heldout": Reference("heldout", pool_images[index], pool_labels[index],
                              f"real validation + test images no generator saw ({len(index)} of {len(pool_images)}, "
-                             "as many per class as the training split, drawn seeded)"),
+                             "as many per class as the training split where there are enough, drawn seeded)"),
     }
 
 
@@ -220,7 +221,7 @@ def _cell(result: dict[str, Any] | None, ratio: float | None = None) -> str:
     if value is None:
         return "—"
     text = f"{value:.4g}" if "std" not in result else f"{value:.4g} ± {result['std']:.2g}"
-    return text if ratio is None else f"{text} ({ratio:.2f})"
+    return text if ratio is None else f"{text} ({ratio:.2g})"
 
 
 def _columns(metrics: list[str]) -> list[tuple[str, str]]:

@@ -48,7 +48,8 @@ def benchmark(
         "training image.")] = False,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="GENERATOR.KEY=VALUE (JSON values): an option of that generator's fit and sampling, as "
-        "`augment --set KEY=VALUE`; repeatable. GENERATOR may also name a --variant.")] = None,
+        "`augment --set KEY=VALUE`; repeatable. GENERATOR may also name a --variant. Wins over the generator's "
+        "benchmark defaults (add: bidirectional=true).")] = None,
     variant: Annotated[list[str] | None, typer.Option(
         "--variant", help="NAME=GENERATOR:KEY=VALUE[,KEY=VALUE…]: GENERATOR again as its own rows named NAME, with "
         "its own fit and sets (e.g. add-pro-nohas=add-pro:attention=global); repeatable.")] = None,
