@@ -5,19 +5,10 @@ from __future__ import annotations
 import albumentations as A
 import numpy as np
 import pytest
+from he_patches import he_like
 
 from augdiff.classify.albu import seeded_compose
 from augdiff.classify.randaugment import HE_OPS, he_op, randaugment_transform
-
-
-def he_like(size: int = 32, seed: int = 0) -> np.ndarray:
-    """Pink stroma, purple nuclei, a little white background, with noise: an H&E-like patch."""
-    rng = np.random.default_rng(seed)
-    img = np.empty((size, size, 3), np.float64)
-    img[:] = (200, 120, 170)
-    img[rng.random((size, size)) < 0.2] = (100, 60, 140)
-    img[rng.random((size, size)) < 0.1] = (240, 235, 240)
-    return np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
 
 
 def _stream(transform: A.Compose, images: list[np.ndarray]) -> list[np.ndarray]:

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from he_patches import he_like
 
 from augdiff.classify.stain import (
     HED_FROM_RGB,
@@ -20,16 +21,6 @@ from augdiff.classify.stain import (
     rgb_to_hed,
     stain_transform,
 )
-
-
-def he_like(size: int = 32, seed: int = 0) -> np.ndarray:
-    """Pink stroma, purple nuclei, a little white background, with noise: an H&E-like patch."""
-    rng = np.random.default_rng(seed)
-    img = np.empty((size, size, 3), np.float64)
-    img[:] = (200, 120, 170)
-    img[rng.random((size, size)) < 0.2] = (100, 60, 140)
-    img[rng.random((size, size)) < 0.1] = (240, 235, 240)
-    return np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
 
 
 def _flat(colour: tuple[int, int, int], size: int = 4) -> np.ndarray:
