@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
 from augdiff.errors import AugdiffError
 from augdiff.training.precision import PRECISIONS
+
+T = TypeVar("T")
 
 LR_SCHEDULES = ("constant", "cosine")
 OPTIMIZERS = ("adamw", "adam")
@@ -89,3 +91,14 @@ class TrainConfig:
                 f"training options: unknown {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
         return cls(**data)
+
+
+def settings_from_config(cls: type[T], config: dict[str, Any], tuples: dict[str, type] | None = None) -> T:
+    """A trainer-settings dataclass from a plugin config: only its own fields are taken, and the ``tuples`` keys
+    (JSON lists in a saved config) become tuples of the given element type."""
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    values = {k: v for k, v in config.items() if k in known}
+    for key, kind in (tuples or {}).items():
+        if key in values:
+            values[key] = tuple(kind(v) for v in values[key])
+    return cls(**values)

@@ -10,7 +10,7 @@ each checkpoint with the networks, optimisers and step, so a killed fit resumed 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from augdiff.devices import resolve_device
 from augdiff.progress import NullReporter, Reporter
 from augdiff.seeding import seeded_init, torch_generator
 from augdiff.training.checkpoint import resume_modules, save_modules
+from augdiff.training.config import settings_from_config
 from augdiff_lofgan.losses import class_logit_penalty, d_hinge, g_hinge, local_reconstruction_loss
 from augdiff_lofgan.networks import LoFDiscriminator, LoFGenerator, draw_fusion
 
@@ -50,12 +51,7 @@ class LoFGANSettings:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> LoFGANSettings:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in config.items() if k in known}
-        for key in ("g_widths", "d_widths"):
-            if key in values:
-                values[key] = tuple(int(w) for w in values[key])
-        return cls(**values)
+        return settings_from_config(cls, config, {"g_widths": int, "d_widths": int})
 
 
 def learning_rate(step: int, settings: LoFGANSettings) -> float:

@@ -14,7 +14,7 @@ uninterrupted weights.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from augdiff.devices import resolve_device
 from augdiff.progress import NullReporter, Reporter
 from augdiff.seeding import seeded_init, torch_generator
 from augdiff.training.checkpoint import resume_modules, save_modules
+from augdiff.training.config import settings_from_config
 from augdiff.training.ema import EMA
 from augdiff_mixdl.losses import (
     cosine_matrix,
@@ -66,11 +67,7 @@ class MixDLSettings:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> MixDLSettings:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in config.items() if k in known}
-        if "patch_resolutions" in values:
-            values["patch_resolutions"] = tuple(int(r) for r in values["patch_resolutions"])
-        return cls(**values)
+        return settings_from_config(cls, config, {"patch_resolutions": int})
 
 
 def build_generator(config: dict[str, Any]) -> MixGenerator:

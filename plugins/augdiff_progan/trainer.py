@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from augdiff.devices import autocast, resolve_device
 from augdiff.progress import NullReporter, Reporter
 from augdiff.seeding import seeded_init, torch_generator
 from augdiff.training.checkpoint import resume_modules, save_modules
+from augdiff.training.config import settings_from_config
 from augdiff_progan.losses import discriminator_loss, generator_loss
 from augdiff_progan.networks import ProDiscriminator, ProGenerator, num_stages
 
@@ -53,11 +54,7 @@ class ProGANSettings:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ProGANSettings:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in config.items() if k in known}
-        if "betas" in values:
-            values["betas"] = tuple(float(b) for b in values["betas"])
-        return cls(**values)
+        return settings_from_config(cls, config, {"betas": float})
 
 
 @dataclass(frozen=True)
