@@ -40,6 +40,9 @@ class GeneratedSet:
     directory: Path
     classes: list[str]
     records: list[dict[str, Any]]
+    # A hash of the images when the folder's path does not identify them (a set made outside augdiff, which its
+    # owner may change in place); None for augdiff's own sets, whose folder names carry their request's key.
+    content_key: str | None = None
 
     def __len__(self) -> int:
         return len(self.records)

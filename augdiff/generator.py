@@ -128,11 +128,17 @@ class Generator(ABC):
     # note) still take the old name, and fits and generated sets are identified under it (``identity``), so a
     # rename never orphans a finished fit: its run id stays what it was.
     renamed_options: ClassVar[dict[str, str]] = {}
+    # Options added after fits or sets were first written, at the value that reproduces what was made before they
+    # existed: left out of the identity at that value, so those fits and sets keep their keys and are reused.
+    introduced_options: ClassVar[dict[str, Any]] = {}
     # Options ``augdiff benchmark`` gives this generator before the user's ``--set GENERATOR.KEY=VALUE`` (which
     # still wins): where the generator's everyday default would make an unfair comparison, e.g. ``add`` translating
     # one way only, so that its per-class sets would lack a class. ``fit``/``augment`` never apply them; a subclass
     # inherits them unless it sets its own (``{}``: none).
     benchmark_overrides: ClassVar[dict[str, Any]] = {}
+    # True when ``fit`` trains only through the shared ``Trainer`` (DDP-aware, rank 0 writes): ``augdiff fit`` then
+    # splits over torchrun's processes. Other generators refuse torchrun instead of racing for one folder.
+    distributed_fit: ClassVar[bool] = False
 
     def __init__(self, config: dict[str, Any], classes: Sequence[str]) -> None:
         self.config = copy.deepcopy(config)
@@ -178,9 +184,11 @@ class Generator(ABC):
 
     @classmethod
     def identity(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """``config`` under the key names that identify fits and sets: renamed keys under their old names."""
+        """``config`` under the key names that identify fits and sets: renamed keys under their old names, and
+        introduced options at their reproducing value left out."""
         old = {new: old for old, new in cls.renamed_options.items()}
-        return {old.get(k, k): v for k, v in config.items()}
+        introduced = cls.introduced_options
+        return {old.get(k, k): v for k, v in config.items() if not (k in introduced and v == introduced[k])}
 
     @classmethod
     def check_overrides(cls, profile: str, overrides: dict[str, Any] | None) -> dict[str, Any]:

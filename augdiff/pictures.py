@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 GAP = 2  # white pixels between tiles
 WHITE = 255
@@ -60,6 +60,19 @@ def stack(rows: Sequence[np.ndarray], gap: int = GAP) -> np.ndarray:
         pad = np.full((r.shape[0], width - r.shape[1], 3), WHITE, dtype=np.uint8)
         parts += [np.concatenate([r, pad], axis=1), np.full((gap, width, 3), WHITE, dtype=np.uint8)]
     return np.concatenate(parts[:-1], axis=0)
+
+
+def with_column_labels(sheet: np.ndarray, labels: Sequence[str], tile: int, gap: int = GAP) -> np.ndarray:
+    """``sheet`` (columns of ``tile`` px, ``gap`` apart, as :func:`grid` lays them) under a white band with
+    ``labels[i]`` centred over column ``i``, in PIL's default font, so that a reader can tell the columns apart."""
+    font = ImageFont.load_default()
+    band = max(font.getbbox(text)[3] for text in labels) + 6 if labels else 0
+    width = max(sheet.shape[1], len(labels) * (tile + gap) - gap)
+    head = Image.new("RGB", (width, band), "white")
+    draw = ImageDraw.Draw(head)
+    for i, text in enumerate(labels):
+        draw.text((i * (tile + gap) + tile / 2, band / 2), text, fill="black", font=font, anchor="mm")
+    return stack([np.asarray(head), sheet], gap=0)
 
 
 def png_bytes(image: np.ndarray | Image.Image) -> bytes:

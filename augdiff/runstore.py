@@ -170,4 +170,13 @@ def find_runs(root: Path, dataset: str, generator: str, **match: Any) -> list[Ru
         rec = _read(d)
         if rec and all(rec.get(k) == v for k, v in match.items()):
             runs.append(Run(d, rec))
-    return sorted(runs, key=lambda r: r.record.get("finished") or r.record.get("started") or "", reverse=True)
+    return sorted(runs, key=_recency, reverse=True)
+
+
+def _recency(run: Run) -> tuple[str, float]:
+    """When a run last finished (or started); run.json's write time breaks ties within the recorded second."""
+    try:
+        written = (run.directory / RUN_JSON).stat().st_mtime
+    except OSError:
+        written = 0.0
+    return run.record.get("finished") or run.record.get("started") or "", written

@@ -3,21 +3,28 @@
 Each takes a :class:`~augdiff.plan.GeneratorPlan` (the generator, its validated configs, its data and its fit id,
 resolved once by :mod:`augdiff.plan`). The fit of a generator lives at a deterministic run id (profile, seed,
 config and data fingerprint), so running the same ``fit`` again resumes it from its last checkpoint instead of
-starting over.
+starting over. A new fit made while other fits of the generator exist says why they were not reused
+(:meth:`~augdiff.plan.GeneratorPlan.refit_note`).
+
+Under torchrun, :func:`fit` of a generator built on the shared trainer (``distributed_fit = True``) splits its
+training over the processes: rank 0 alone opens the run (its lock and run.json) and writes the model, the trainer
+writes checkpoints from rank 0 only, and the other ranks wait for it. Everything else refuses torchrun in one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from augdiff import locks
+from augdiff import locks, plugins
+from augdiff.devices import device_type
 from augdiff.errors import AugdiffError
 from augdiff.generated_set import (
     GeneratedSet,
@@ -28,14 +35,17 @@ from augdiff.generated_set import (
     write_chunked,
 )
 from augdiff.plan import MODEL_DIR, GeneratorPlan
-from augdiff.progress import NullReporter, Reporter
-from augdiff.runstore import config_hash, start_run
+from augdiff.progress import NullReporter, Reporter, note
+from augdiff.runstore import Run, config_hash, start_run
 from augdiff.seeding import derive_seed, seed_everything
+from augdiff.training import distributed
 
 if TYPE_CHECKING:
+    from augdiff.generator import Generator
     from augdiff.metrics.evaluate import EvaluationReport
 
-__all__ = ["MODEL_DIR", "AugmentResult", "FitResult", "augment", "evaluate", "fit", "set_done", "set_request"]
+__all__ = ["MODEL_DIR", "AugmentResult", "FitResult", "augment", "evaluate", "fit", "refuse_torchrun", "set_done",
+           "set_request", "torchrun_generators"]
 
 
 @dataclass
@@ -62,24 +72,93 @@ def fit(plan: GeneratorPlan, *, progress: Reporter = NullReporter()) -> FitResul
     """Fit the plan's generator on its training split (resuming an interrupted fit), save it, record the run.
 
     A finished fit with the same id is reused without reading it: :meth:`GeneratorPlan.model` reads it when needed.
+    Under torchrun (WORLD_SIZE > 1) the processes fit together, rank 0 writing (see the module's docstring).
     """
-    fingerprint = plan.data.fingerprint
+    if distributed.launched().enabled:
+        return _fit_ranks(plan, progress)
     if plan.fit_complete():
-        return FitResult(plan.fit_cls.name, plan.fit_dir, fingerprint, reused=True)
-    plan.run.announce_notes(plan.data)  # what the loader changed in the images this fit trains on
+        return FitResult(plan.fit_cls.name, plan.fit_dir, plan.data.fingerprint, reused=True)
     model = plan.new_fit_model()
+    with _open_fit(plan, model) as run:
+        model.fit(plan.data.dataset.train, run.directory / "work", seed=plan.seed, progress=progress)
+        model.save(run.directory / MODEL_DIR)
+    plan.adopt(model)
+    return FitResult(plan.fit_cls.name, plan.fit_dir, plan.data.fingerprint, reused=False)
+
+
+@contextlib.contextmanager
+def _open_fit(plan: GeneratorPlan, model: Generator) -> Iterator[Run]:
+    """Say why a new fit starts and what the loader changed, then hold the fit's run (lock, run.json) open."""
+    refit = plan.refit_note()
+    if refit:
+        note(refit)
+    plan.run.announce_notes(plan.data)  # what the loader changed in the images this fit trains on
     ds = plan.data.dataset
     seed_everything(plan.seed)
     with start_run(
         plan.run.root, dataset=plan.run.data, generator=plan.fit_cls.name, command="fit", config=model.config,
-        seed=plan.seed, data_fingerprint=fingerprint, run_id=plan.fit_run_id,
+        seed=plan.seed, data_fingerprint=plan.data.fingerprint, run_id=plan.fit_run_id,
     ) as run:
         run.update(profile=plan.profile, data_options=plan.run.options.record(), classes=ds.classes,
                    train_counts=ds.train.counts())
-        model.fit(ds.train, run.directory / "work", seed=plan.seed, progress=progress)
-        model.save(run.directory / MODEL_DIR)
+        yield run
+
+
+def torchrun_generators() -> list[str]:
+    """The installed generators whose fit splits over torchrun's processes (built on the shared trainer)."""
+    return [name for name in plugins.generators() if getattr(plugins.get_generator(name), "distributed_fit", False)]
+
+
+def refuse_torchrun(what: str) -> None:
+    """A one-line error when ``what`` (e.g. "augdiff augment") was started by torchrun with several processes."""
+    if distributed.launched().enabled:
+        distributed.refuse_torchrun(what, torchrun_generators())
+
+
+def _fit_ranks(plan: GeneratorPlan, progress: Reporter) -> FitResult:
+    """The fit under torchrun: every rank trains (the trainer's DDP), rank 0 alone writes the run and the model.
+
+    Rank 0 decides whether the fit is finished and whether its run could be opened, and tells the others, so every
+    rank takes the same path; the others then wait at a barrier until rank 0 has recorded the run complete.
+    """
+    if not getattr(plan.fit_cls, "distributed_fit", False):
+        names = ", ".join(torchrun_generators()) or "none installed"
+        raise AugdiffError(
+            f"augdiff fit {plan.fit_cls.name}: this generator trains in one process and would not share the work "
+            f"with torchrun's {distributed.launched().world_size} processes; run it without torchrun (torchrun "
+            f"works for: {names})"
+        )
+    device = str(plan.fit_config.get("device", "auto"))
+    if device_type(device) == "cuda" and device not in ("auto", "cuda"):
+        raise AugdiffError(f"--device {device} under torchrun: every process would use that one GPU; give "
+                           "--device cuda (each process takes cuda:LOCAL_RANK) or use CUDA_VISIBLE_DEVICES")
+    info = distributed.setup(device_type(device))
+    complete = distributed.broadcast_object(info, plan.fit_complete() if info.is_main else None)
+    if complete:
+        return FitResult(plan.fit_cls.name, plan.fit_dir, plan.data.fingerprint, reused=True)
+    model = plan.new_fit_model()
+    with contextlib.ExitStack() as stack:
+        error = None
+        if info.is_main:
+            try:
+                stack.enter_context(_open_fit(plan, model))
+            except AugdiffError as exc:  # e.g. the run is locked by another process: every rank stops with it
+                error = exc
+        message = distributed.broadcast_object(info, None if error is None else str(error))
+        if error is not None:
+            raise error
+        if message is not None:
+            raise AugdiffError(message)
+        if not info.is_main:
+            seed_everything(plan.seed)  # as rank 0 did when it opened the run
+        # The trainer joins the same process group: DDP averages the gradients, rank 0 writes the checkpoints.
+        model.fit(plan.data.dataset.train, plan.fit_dir / "work", seed=plan.seed,
+                  progress=progress if info.is_main else NullReporter())
+        if info.is_main:
+            model.save(plan.fit_dir / MODEL_DIR)
+    distributed.barrier(info)  # rank 0 has recorded the run complete: the fit is finished for everyone
     plan.adopt(model)
-    return FitResult(plan.fit_cls.name, plan.fit_dir, fingerprint, reused=False)
+    return FitResult(plan.fit_cls.name, plan.fit_dir, plan.data.fingerprint, reused=False)
 
 
 def augment(
@@ -97,6 +176,7 @@ def augment(
     so re-running the same command after a crash resumes from the finished chunks, and re-running it after it
     finished reuses the set.
     """
+    refuse_torchrun("augdiff augment")  # N processes would race for one set
     check_request(n, plan.overrides.get("sample_steps"))
     classes = plan.classes
     class_index = None

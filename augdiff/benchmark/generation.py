@@ -146,6 +146,7 @@ def generation_quality(
     *,
     seed: int,
     progress: Reporter = NullReporter(),
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """The section: ``references``, the real-vs-real ``floor`` per reference, and ``rows`` (one per generator, two
     more per progressive set), each with its metrics against every reference and the ratios to the floor."""
@@ -163,7 +164,8 @@ def generation_quality(
     def evaluate(real: Reference, fake: Callable[[], np.ndarray], names: list[str], out_dir: Path | None,
                  ) -> dict[str, Any]:
         return metrics_mod.evaluate_images(
-            real.images, fake(), metrics=names, seed=seed, real_labels=real.labels, cache_dir=folder / "cache",
+            real.images, fake(), metrics=names, seed=seed, device=device, real_labels=real.labels,
+            cache_dir=folder / "cache",
             out_dir=out_dir, cache_fake=True,  # one generated sample, two references: its features once
         )
 
@@ -190,6 +192,8 @@ def generation_quality(
         for row_name, group, part in parts:
             stem = name if group is None else f"{name}.{_slug(group)}"
             where = (str(gen_set.directory.resolve()), len(gen_set), part.tolist())
+            if gen_set.content_key:  # a --generated folder may change in place: key its results by its images
+                where += (gen_set.content_key,)
             # Images are read only when a result is not cached.
             fake = functools.cache(functools.partial(generated_images, gen_set, part))
             with progress.task(f"generation metrics: {row_name}", None):

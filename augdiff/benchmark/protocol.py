@@ -33,9 +33,10 @@ from typing import Any
 import numpy as np
 
 from augdiff import atomic, locks, plugins, workflow
-from augdiff.benchmark import estimate, recipes
+from augdiff.benchmark import estimate, external, recipes
 from augdiff.benchmark import report as report_mod
 from augdiff.benchmark.generation import default_metrics, generation_quality
+from augdiff.benchmark.teacher import DEFAULT_TOLERANCE, Teacher, TeacherRule, parse_rule
 from augdiff.benchmark.variants import Variant, resolve_entries
 from augdiff.classify.models import PretrainedMismatchWarning, build_classifier
 from augdiff.classify.train import (
@@ -47,6 +48,7 @@ from augdiff.classify.train import (
     train_classifier,
 )
 from augdiff.data.spec import DataOptions, Dataset
+from augdiff.devices import metrics_device
 from augdiff.errors import AugdiffError
 from augdiff.generator import GeneratedSet
 from augdiff.metrics import artefacts
@@ -80,15 +82,22 @@ class BenchmarkOptions:
     budget: str = "steps"  # "steps": identical optimiser steps; "epochs": identical passes over the real split
     synthetic_prob: float = 0.5  # epochs budget: chance that a drawn real image is replaced by a generated one
     drop_artefacts: bool = False  # leave out generated images outside the real split's artefact range
+    teacher: str | None = None  # "filter" | "relabel": a real-only classifier judges generated labels (teacher.py)
+    teacher_tolerance: float = DEFAULT_TOLERANCE  # filter: the largest |label − teacher probability| kept
     generator_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # --set GENERATOR.KEY=VALUE
     variants: list[Variant] = field(default_factory=list)  # --variant NAME=GENERATOR:KEY=VALUE,…
+    generated: dict[str, Path] = field(default_factory=dict)  # --generated NAME=DIR: sets made elsewhere
     fit_seeds: int = 1  # fits (and samplings) per generator row
     shard: str | None = None  # "K/N": train only this shard's cells, write no report
+    device: str | None = None  # --device: generators, classifier and metrics (None: auto; the metrics on cpu)
 
     def regime(self) -> dict[str, Any]:
         """What, besides the classifier recipe, decides how every cell trains (part of each cell's key)."""
         prob = self.synthetic_prob if self.budget == "epochs" else None
-        return {"budget": self.budget, "synthetic_prob": prob, "drop_artefacts": self.drop_artefacts}
+        regime = {"budget": self.budget, "synthetic_prob": prob, "drop_artefacts": self.drop_artefacts}
+        rule = parse_rule(self.teacher, self.teacher_tolerance)
+        # Only when set, so cells of benchmarks made before the option existed keep their keys.
+        return regime if rule is None else {**regime, "teacher": rule.tag}
 
 
 BUDGETS = ("steps", "epochs")
@@ -260,6 +269,10 @@ def artefact_table(generated: dict[str, GeneratedSet], dataset: Dataset) -> dict
     return out
 
 
+def _label_rule(rule: TeacherRule, teacher: Teacher) -> recipes.LabelRule:
+    return lambda images, labels: rule.apply(labels, teacher.probs(images))
+
+
 def _builder(config: ClassifierConfig, dataset: Dataset, pretrained: Path | None) -> Callable[[], Any]:
     size = dataset.image_size
     return lambda: build_classifier(config.classifier, len(dataset.classes), size, pretrained)
@@ -339,20 +352,26 @@ def run_benchmark(
     if not 0.0 < opts.synthetic_prob < 1.0:
         raise AugdiffError(f"--synthetic-prob {opts.synthetic_prob}: must lie strictly between 0 and 1")
     shard = parse_shard(opts.shard)
+    rule = parse_rule(opts.teacher, opts.teacher_tolerance)
     t_start = time.perf_counter()
     config = classifier_config(opts.profile, opts.classifier, opts.steps)
+    if opts.device is not None:  # not part of any key (ClassifierConfig.to_dict): cells are reused across devices
+        config = copy_config(config, device=opts.device)
     metrics = default_metrics(opts.profile) if opts.metrics is None else opts.metrics
     if metrics:
         from augdiff.metrics.evaluate import resolve_metrics
 
         resolve_metrics(metrics)  # a misspelt --metrics fails before any long work
     # Every generator row with its options checked (a bad --set/--variant fails before the data is read).
-    entries = resolve_entries(_resolve_generators(opts.generators), opts.variants, opts.generator_options,
-                              opts.profile)
-    by_name = {e.name: e for e in entries}
+    # --generated alone fits no generator: the user brought the images (external.py).
+    names = opts.generators if opts.generators is not None or not opts.generated else []
+    entries = resolve_entries(_resolve_generators(names), opts.variants, opts.generator_options, opts.profile)
+    by_name = {e.name: e for e in entries}  # the fitted rows; a --generated row is in ``external_sets``
+    sources = external.scan(opts.generated, list(by_name))
     plans = recipes.plan_sets(opts.sets, list(by_name), {e.name: e.generator for e in entries if e.variant})
+    plans += external.plan_sets(opts.sets, sources)
     out = Path(opts.out) if opts.out is not None else default_out(opts, config)
-    run = RunPlan(opts.data, opts.data_options, opts.profile, opts.seed, opts.runs_dir)
+    run = RunPlan(opts.data, opts.data_options, opts.profile, opts.seed, opts.runs_dir, opts.device)
     # The real splits at the classifier's input size (``--size`` wins over the profile's).
     loaded = run.load(config.image_size)
     dataset = loaded.dataset
@@ -370,9 +389,10 @@ def run_benchmark(
     for note in model_notes:
         announce(f"note: {note}")
     notes += model_notes
+    external_sets = external.load_sets(sources, dataset, plans, announce)  # checked before any fit or training
 
     # Every cell in one fixed order (set, fit seed, classifier seed): shard K of N takes cells i ≡ K (mod N).
-    all_cells = [(plan, j, k) for plan in plans for j in range(len(fit_seeds) if plan.generator else 1)
+    all_cells = [(plan, j, k) for plan in plans for j in range(len(fit_seeds) if plan.generator in by_name else 1)
                  for k in range(len(seeds))]
     mine = all_cells if shard is None else [c for i, c in enumerate(all_cells) if i % shard[1] == shard[0]]
 
@@ -382,7 +402,7 @@ def run_benchmark(
     generator_plans: dict[tuple[str, int], GeneratorPlan] = {}
     jobs: list[SetJob] = []
     for plan, j, _k in mine:
-        if plan.generator is None:
+        if plan.generator not in by_name:
             continue
         if (plan.generator, j) not in generator_plans:
             entry = by_name[plan.generator]
@@ -394,18 +414,20 @@ def run_benchmark(
         turn = shard[0] % len(jobs)
         jobs = jobs[turn:] + jobs[:turn]
 
-    parts = _estimate(opts, config, dataset, out, mine, jobs, generator_plans, announce)
+    parts = _estimate(opts, config, dataset, out, mine, jobs, generator_plans, announce,
+                      {name: s.content_key for name, s in external_sets.items()})
     generated = _generate(jobs, generator_plans, parts, wait=shard is not None, progress=progress,
                           announce=announce)
 
     sets: dict[tuple[str, int], recipes.TrainingSet] = {}
     set_keys: dict[tuple[str, int], str] = {}
     skipped: set[recipes.SetPlan] = set()
+    teacher: Teacher | None = None
     for plan, j in dict.fromkeys((plan, j) for plan, j, _k in mine):
         if plan in skipped:
             continue
         source = (generated[SetJob(plan.generator, j, plan.recipe.generated_total(real_counts))]
-                  if plan.generator else None)
+                  if plan.generator in by_name else external_sets.get(plan.generator or ""))
         missing = recipes.missing_classes(plan.recipe, source)
         if missing:
             # e.g. `add` with --set add.bidirectional=false migrates normal → tumor only: no normal images.
@@ -415,12 +437,20 @@ def run_benchmark(
             notes.append(note)
             skipped.add(plan)
             continue
-        training_set = recipes.build_set(plan, dataset.train, source, drop_artefacts=opts.drop_artefacts)
+        if rule is not None and plan.generator and teacher is None:
+            teacher = Teacher(_builder(config, dataset, opts.pretrained), dataset, config, seed=opts.seed,
+                              folder=out / "teacher", key_parts=(pretrained_digest,))
+        label_rule = None if teacher is None or rule is None else _label_rule(rule, teacher)
+        training_set = recipes.build_set(plan, dataset.train, source, drop_artefacts=opts.drop_artefacts,
+                                         teacher=label_rule)
         training_set.write_manifest(_set_manifest(out, plan, j))
         sets[(plan.name, j)] = training_set
         if plan.generator:  # recorded in each cell, so that an estimate can tell a stale cell without building sets
             n = plan.recipe.generated_total(real_counts)
-            set_keys[(plan.name, j)] = workflow.set_request(generator_plans[(plan.generator, j)], n)[1]
+            set_keys[(plan.name, j)] = (workflow.set_request(generator_plans[(plan.generator, j)], n)[1]
+                                        if plan.generator in by_name else external_sets[plan.generator].content_key)
+    if teacher is not None and rule is not None:
+        notes.append(teacher.describe(rule))
     plans = [p for p in plans if p not in skipped]
     mine = [c for c in mine if c[0] not in skipped]
 
@@ -478,7 +508,9 @@ def run_benchmark(
     for job, gen_set in sorted(generated.items(), key=lambda kv: -kv[0].n):
         if job.fit_index == 0:
             largest.setdefault(job.entry, gen_set)
-    quality = generation_quality(largest, dataset, metrics, out, seed=opts.seed, progress=progress)
+    largest.update(external_sets)
+    quality = generation_quality(largest, dataset, metrics, out, seed=opts.seed, progress=progress,
+                                 device=metrics_device(opts.device))
 
     fit_runs = {e.name: [generator_plans[(e.name, j)].fit_run_id for j in range(len(fit_seeds))]
                 for e in entries if (e.name, 0) in generator_plans}
@@ -487,6 +519,7 @@ def run_benchmark(
         opts=opts, config=config, plans=plans, sets=sets, cells=cells, seeds=seeds, dataset=dataset,
         generators=list(by_name), params=params, notes=notes, calibration=parts["cells"].calibration,
         seconds=seconds, fit_seeds=fit_seeds, entries=entries, fit_runs=fit_runs, timing=_timing(parts, seconds),
+        external={name: s.source for name, s in external_sets.items()},
     )
     report["generation"] = quality
     report["artefacts"] = artefact_table(largest, dataset)
@@ -498,6 +531,7 @@ def _estimate(
     opts: BenchmarkOptions, config: ClassifierConfig, dataset: Dataset, out: Path,
     cells: list[tuple[recipes.SetPlan, int, int]], jobs: list[SetJob],
     plans: dict[tuple[str, int], GeneratorPlan], announce: Callable[[str], None],
+    external_keys: dict[str, str | None] | None = None,
 ) -> dict[str, estimate.Part]:
     """Estimate each part of the work from what is on disk and on record, and print it, before any work."""
     parts = {name: estimate.Part() for name in estimate.PARTS}
@@ -518,7 +552,9 @@ def _estimate(
     todo = 0
     for plan, j, k in cells:
         record = None if opts.force else _read_cell(_cell_path(out, plan, k, _cell_regime(opts, plan), j), None)
-        made_from = plan.generator and expected[(plan.generator, j, plan.recipe.generated_total(real_counts))]
+        made_from = plan.generator and (
+            (external_keys or {}).get(plan.generator)
+            or expected[(plan.generator, j, plan.recipe.generated_total(real_counts))])
         todo += record is None or bool(made_from and record.get("generated_set", made_from) != made_from)
     cell_part = parts["cells"]
     if todo and opts.profile != "smoke":

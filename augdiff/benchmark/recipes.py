@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -185,6 +186,10 @@ def plan_sets(
     return plans
 
 
+# (images, labels) → (keep mask, labels to train on): a filter and/or relabelling of the generated part.
+LabelRule = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
 # -- training sets ----------------------------------------------------------------------------------------------
 @dataclass
 class TrainingSet:
@@ -231,13 +236,16 @@ class TrainingSet:
 
 
 def build_set(
-    plan: SetPlan, real: Split, generated: GeneratedSet | None = None, *, drop_artefacts: bool = False
+    plan: SetPlan, real: Split, generated: GeneratedSet | None = None, *, drop_artefacts: bool = False,
+    teacher: LabelRule | None = None,
 ) -> TrainingSet:
     """Assemble ``plan`` from the real training split and (when the recipe needs one) a generated set.
 
     Generated images are resized to the real images' size when the generator worked at another resolution.
     ``drop_artefacts`` leaves out generated images whose artefact statistic lies outside the real split's range
-    (:mod:`augdiff.metrics.artefacts`); the composition counts them as ``filtered``.
+    (:mod:`augdiff.metrics.artefacts`); ``teacher`` maps (images, labels) to (keep mask, labels), e.g. a real-data
+    classifier's filter or relabelling (:mod:`augdiff.benchmark.teacher`). The composition counts what both
+    left out as ``filtered``.
     """
     recipe = plan.recipe
     images: list[np.ndarray] = []
@@ -268,6 +276,12 @@ def build_set(
             filtered = int((~keep).sum())
             chosen, gen_images, hashes = chosen[keep], gen_images[keep], hashes[keep]
         gen_probs = generated.probs()[chosen]
+        relabelled = False
+        if teacher is not None:
+            keep, new_probs = teacher(gen_images, gen_probs)
+            relabelled = new_probs is not gen_probs
+            filtered += int((~keep).sum())
+            chosen, gen_images, hashes, gen_probs = chosen[keep], gen_images[keep], hashes[keep], new_probs[keep]
         images.append(gen_images)
         probs.append(gen_probs)
         for i, p, digest in zip(chosen, gen_probs, hashes, strict=True):
@@ -275,6 +289,7 @@ def build_set(
             records.append({"origin": "generated", "generator": rec.get("generator"), "seed": rec.get("seed"),
                             "file": str(generated.directory / rec["file"]), "pixels": digest,
                             "probs": _probs_dict(real.classes, p),
+                            **({"label_from": "teacher"} if relabelled else {}),
                             **{k: rec[k] for k in ("source", "level", "level_requested") if k in rec}})
     else:
         filtered = 0

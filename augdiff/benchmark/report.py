@@ -1,7 +1,8 @@
-"""The benchmark's outputs: report.json (everything), report.md (the table), chart.png, samples/<generator>.png.
+"""The benchmark's outputs: report.json (everything), report.md (the table), chart.png, val_curves.png,
+samples/<generator>.png.
 
 Summaries are in percent (accuracy 81.2 means 81.2 %), differences in percentage points; per-cell metrics in
-report.json keep torchmetrics' fractions. The chart and sample grids are drawn with Pillow.
+report.json keep torchmetrics' fractions. The charts and sample grids are drawn with Pillow.
 """
 
 from __future__ import annotations
@@ -54,9 +55,12 @@ def build_report(
     entries: list[GeneratorEntry] | None = None,
     fit_runs: dict[str, list[str]] | None = None,
     timing: dict[str, Any] | None = None,
+    external: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """``sets`` and the cells are keyed by (set name, fit seed index); real-only sets have fit seed 0 only."""
+    """``sets`` and the cells are keyed by (set name, fit seed index); real-only sets have fit seed 0 only, and so
+    have the rows of ``external`` (``--generated`` sets, by row name: where each came from; nothing was fitted)."""
     fit_seeds = fit_seeds or [opts.seed]
+    external = external or {}
     by_set: dict[str, dict[tuple[int, int], dict[str, Any]]] = {}
     reused = {(c.set_name, c.fit_index, c.seed_index): c.reused for c in cells}
     for c in cells:
@@ -65,7 +69,7 @@ def build_report(
     entry_of = {e.name: e for e in entries or []}
     rows = []
     for plan in plans:
-        fits = range(len(fit_seeds) if plan.generator else 1)
+        fits = range(len(fit_seeds) if plan.generator and plan.generator not in external else 1)
         results = [[by_set[plan.name][(j, k)] for k in range(len(seeds))] for j in fits]
         # A fit seeds × classifier seeds table per metric (one row for real-only sets): see stats.crossed_ci.
         table = {m: np.array([[100 * r["test"][m] for r in row] for row in results]) for m in METRICS}
@@ -85,6 +89,8 @@ def build_report(
             "description": plan.recipe.description, "composition": sets[(plan.name, 0)].composition(),
             "summary": summary, "vs_baseline": diff, "late_best": len(late),
             "fit_seeds": len(fits), **_row_generator(entry, (fit_runs or {}).get(plan.generator or "")),
+            **({"source": external[plan.generator]} if plan.generator in external else {}),
+            "val_curve": val_curve([r for _, r in flat]),
             "cells": [{k: r[k] for k in ("seed_index", "seed", "test", "val", "best_step", "optimizer_steps",
                                          "samples_seen", "seconds")}
                       | {"fit_seed_index": j, "fit_seed": fit_seeds[j],
@@ -145,6 +151,26 @@ def _row_generator(entry: GeneratorEntry | None, fit_runs: list[str] | None) -> 
     if entry is None:
         return {}
     return {"installed_generator": entry.generator, "options": entry.overrides, "fit_runs": fit_runs or []}
+
+
+def val_curve(results: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Validation accuracy (%) against optimiser step over a set's cells: mean, min and max at each step.
+
+    Only the steps every cell with a history evaluated are kept, so each point averages the same cells; cells
+    without a history (written before it was recorded) are left out, and a set with none has no curve (None).
+    ``best_step`` is the mean curve's first maximum, the step the plot marks.
+    """
+    histories = [{h["step"]: 100 * h["accuracy"] for h in r["history"]} for r in results if r.get("history")]
+    if not histories:
+        return None
+    steps = sorted(set.intersection(*(set(h) for h in histories)))
+    if not steps:
+        return None
+    values = np.array([[h[s] for s in steps] for h in histories])  # cells × steps
+    mean = values.mean(0)
+    return {"steps": steps, "mean": np.round(mean, 2).tolist(), "low": np.round(values.min(0), 2).tolist(),
+            "high": np.round(values.max(0), 2).tolist(), "best_step": steps[int(np.argmax(mean))],
+            "cells": len(histories)}
 
 
 def variance_sources(fit_seeds: int) -> str:
@@ -220,6 +246,7 @@ def render_markdown(report: dict[str, Any], sample_grids: list[str]) -> str:
         f"{report['cells_trained']} cells trained and {report['cells_reused']} reused, wall time "
         f"{report['seconds'] / 60:.1f} min",
         *_generator_lines(report),
+        *_external_lines(report),
         *([f"- time, estimated before any work → actual: {report_text(report['timing'])}"]
           if report.get("timing") else []),
         "",
@@ -232,7 +259,7 @@ def render_markdown(report: dict[str, Any], sample_grids: list[str]) -> str:
         "![accuracy and F1 with 95% CI](chart.png)",
         "",
     ]
-    lines += _power_lines(report) + _convergence_lines(report)
+    lines += _val_curve_lines(report) + _power_lines(report) + _convergence_lines(report)
     lines += generation.markdown(report.get("generation") or {})
     lines += _artefact_lines(report.get("artefacts") or {})
     if sample_grids:
@@ -269,6 +296,19 @@ def _generator_lines(report: dict[str, Any]) -> list[str]:
     return [f"- generator options: {'; '.join(rows)}"] if rows else []
 
 
+def _external_lines(report: dict[str, Any]) -> list[str]:
+    """Where each ``--generated`` set came from, once per row name."""
+    sources = {s["generator"]: s["source"] for s in report["sets"] if s.get("source")}
+    lines = []
+    for name, src in sources.items():
+        made_by = (src.get("made_by") or {}).get("generator")
+        kind = f"an augdiff set made by `{made_by}`" if made_by else src["kind"]
+        lines.append(f"- `{name}`: {src['images']} images ({src['distinct']} distinct) from `{src['directory']}` "
+                     f"({kind}), fingerprint `{src['fingerprint']}`; no generator was fitted or sampled here, so its "
+                     "intervals cover classifier seeds only")
+    return lines
+
+
 def _drawn_per_class(train: dict[str, int]) -> str:
     """The training images per class actually drawn (auto or --train-per-class), e.g. "24 train per class"."""
     counts = set(train.values())
@@ -285,6 +325,11 @@ def _budget_text(regime: dict[str, Any], c: dict[str, Any]) -> str:
         text = f"steps: {c['steps']} optimiser steps for every set, whatever its size"
     if regime.get("drop_artefacts"):
         text += "; generated images outside the real split's artefact range left out"
+    teacher = regime.get("teacher")
+    if teacher:
+        text += ("; generated images relabelled by a real-only classifier" if teacher == "relabel" else
+                 f"; generated images kept only within {teacher.removeprefix('filter')} of a real-only classifier's "
+                 "probabilities")
     return text
 
 
@@ -301,6 +346,15 @@ def _power_lines(report: dict[str, Any]) -> list[str]:
     if not lines:
         return []
     return ["## Power", "", f"Intervals cover {report.get('variance') or variance_sources(1)}.", "", *lines, ""]
+
+
+def _val_curve_lines(report: dict[str, Any]) -> list[str]:
+    if not _curves(report):
+        return []
+    return ["![validation accuracy against optimiser step, per set](val_curves.png)", "",
+            "Validation accuracy (%) against optimiser step for each set: the line is the mean over the set's "
+            "cells, the light band their min–max, the dot the step where the mean is highest; a set whose best "
+            "step is the last one had not converged within the budget (a longer budget could change its row).", ""]
 
 
 def _convergence_lines(report: dict[str, Any]) -> list[str]:
@@ -375,6 +429,78 @@ def render_chart(report: dict[str, Any]) -> Image.Image:
     return img
 
 
+# A qualitative palette (Tableau 10), repeated when there are more sets than colours.
+_PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+            (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+
+
+def _curves(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(set name, curve) for the sets whose cells recorded a validation history."""
+    return [(s["name"], s["val_curve"]) for s in report["sets"] if s.get("val_curve")]
+
+
+def render_val_curves(report: dict[str, Any]) -> Image.Image | None:
+    """One axes, a line per set: mean validation accuracy against optimiser step, a light min–max band over the
+    set's cells, a dot at the mean's best step. None when no set has a history (reports of older cells)."""
+    curves = _curves(report)
+    if not curves:
+        return None
+    font = ImageFont.load_default()
+    left, top, plot_w, plot_h, bottom, legend_w = 60, 40, 560, 300, 50, 230
+    width, height = left + plot_w + legend_w, max(top + plot_h + bottom, top + 16 * len(curves) + 20)
+    x1 = max(max(c["steps"]) for _, c in curves)
+    lows = [v for _, c in curves for v in c["low"]]
+    highs = [v for _, c in curves for v in c["high"]]
+    y0 = max(0.0, math.floor((min(lows) - 2) / 10) * 10)
+    y1 = min(100.0, math.ceil((max(highs) + 2) / 10) * 10)
+    y1 = y1 if y1 > y0 else y0 + 10
+
+    def xy(step: float, v: float) -> tuple[float, float]:
+        return left + plot_w * step / x1, top + plot_h * (1 - (v - y0) / (y1 - y0))
+
+    img = Image.new("RGB", (width, height), "white")
+    d = ImageDraw.Draw(img)
+    for tick in np.arange(y0, y1 + 1e-9, 10):
+        d.line([xy(0, tick), xy(x1, tick)], fill=(225, 225, 225))
+        d.text((left - 8, xy(0, tick)[1]), f"{tick:.0f}", fill="black", font=font, anchor="rm")
+    for tick in _step_ticks(x1):
+        d.text((xy(tick, y0)[0], top + plot_h + 6), f"{tick:g}", fill="black", font=font, anchor="ma")
+    d.line([(left, top), (left, top + plot_h), (left + plot_w, top + plot_h)], fill="black")
+    d.text((left + plot_w / 2, top + plot_h + 24), "optimiser step", fill="black", font=font, anchor="ma")
+    # "min-max" with a hyphen: Pillow's default font has no en dash.
+    d.text((left, 12), f"{report['data']}: validation accuracy (%) per set, mean over its cells, band min-max, "
+           "dot at the best step", fill="black", font=font)
+    # Bands first, blended onto the grid, so that no band hides another set's line.
+    bands = Image.new("RGBA", img.size, (0, 0, 0, 0))
+    b = ImageDraw.Draw(bands)
+    for i, (_, c) in enumerate(curves):
+        if len(c["steps"]) > 1:
+            outline = [xy(s, v) for s, v in zip(c["steps"], c["high"], strict=True)]
+            outline += [xy(s, v) for s, v in reversed(list(zip(c["steps"], c["low"], strict=True)))]
+            b.polygon(outline, fill=(*_PALETTE[i % len(_PALETTE)], 40))
+    img = Image.alpha_composite(img.convert("RGBA"), bands).convert("RGB")
+    d = ImageDraw.Draw(img)
+    for i, (name, c) in enumerate(curves):
+        colour = _PALETTE[i % len(_PALETTE)]
+        points = [xy(s, v) for s, v in zip(c["steps"], c["mean"], strict=True)]
+        if len(points) > 1:
+            d.line(points, fill=colour, width=2)
+        bx, by = xy(c["best_step"], c["mean"][c["steps"].index(c["best_step"])])
+        d.ellipse([bx - 4, by - 4, bx + 4, by + 4], fill=colour, outline="black")
+        ly = top + 16 * i
+        d.line([(left + plot_w + 16, ly + 6), (left + plot_w + 36, ly + 6)], fill=colour, width=3)
+        d.text((left + plot_w + 42, ly), f"{name} (best {c['best_step']})", fill="black", font=font)
+    return img
+
+
+def _step_ticks(last: int) -> list[float]:
+    """About five round step ticks from 0 to ``last``."""
+    raw = last / 5
+    unit = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1
+    step = next(m * unit for m in (1, 2, 5, 10) if m * unit >= raw)
+    return [float(t) for t in np.arange(0, last + 1e-9, step)]
+
+
 def render_sample_grid(dataset: Dataset, generated: GeneratedSet, name: str, per_row: int = 8) -> Image.Image:
     """Per class: a row of real training images, then a row of generated images whose arg-max label is it."""
     font = ImageFont.load_default()
@@ -405,6 +531,11 @@ def write_report(out: Path, report: dict[str, Any], *, dataset: Dataset, generat
     for name, gen_set in generated.items():
         atomic.write_bytes(out / "samples" / f"{name}.png", png_bytes(render_sample_grid(dataset, gen_set, name)))
     atomic.write_bytes(out / "chart.png", png_bytes(render_chart(report)))
+    curves = render_val_curves(report)
+    if curves is not None:
+        atomic.write_bytes(out / "val_curves.png", png_bytes(curves))
+    else:  # report.md links no curves then: do not leave an earlier run's picture beside it
+        (out / "val_curves.png").unlink(missing_ok=True)
     atomic.write_json(out / "report.json", report)
     atomic.write_text(out / "report.md", render_markdown(report, sorted(generated)))
 

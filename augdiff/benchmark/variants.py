@@ -21,7 +21,8 @@ from typing import Any
 from augdiff import plugins
 from augdiff.errors import AugdiffError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# A row name (a variant's, a --generated set's): it names folders and files, so no slashes or spaces.
+ROW_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Options are separated by commas that start another KEY=: a JSON list value ("levels=[0.2,0.5]") stays whole.
 _OPTION_SPLIT = re.compile(r",(?=\s*[A-Za-z_][A-Za-z0-9_.-]*\s*=)")
 VARIANT_SYNTAX = "NAME=GENERATOR:KEY=VALUE[,KEY=VALUE…], e.g. --variant add-pro-nohas=add-pro:attention=global"
@@ -48,7 +49,7 @@ class Variant:
         name, sep, rest = text.partition("=")
         generator, _, raw = rest.partition(":")
         name, generator = name.strip(), generator.strip()
-        if not sep or not _NAME.match(name) or not generator:
+        if not sep or not ROW_NAME.match(name) or not generator:
             raise AugdiffError(f"--variant {text!r}: expected {VARIANT_SYNTAX}")
         options: dict[str, Any] = {}
         for item in _OPTION_SPLIT.split(raw) if raw.strip() else []:

@@ -29,6 +29,7 @@ from augdiff.devices import autocast, resolve_device
 from augdiff.errors import AugdiffError
 from augdiff.progress import NullReporter, Reporter
 from augdiff.seeding import derive_seed, numpy_rng, torch_generator
+from augdiff.training.precision import classifier_precision
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,15 @@ class ClassifierConfig:
     eval_every: int = 0  # validate every this many steps (and at the end); 0: only at the end
     eval_batch_size: int = 256
     grad_clip: float = 1.0
-    precision: str = "bf16"  # "bf16" autocast (CPU and CUDA) or "fp32"
+    # "auto": bf16 autocast where the device computes in bf16 (CUDA), else fp32; or "bf16"/"fp32" as asked
+    precision: str = "auto"
     device: str = "auto"
     threads: int | None = None  # torch intra-op threads while training (None: torch's default)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The recipe as it keys cells and folders: the device is where it trains, not what, so it is left at
+        ``auto`` and cells made on a GPU are reused on the CPU (``asdict`` has the device in use)."""
+        return {**asdict(self), "device": "auto"}
 
 
 # Budgets: smoke is for CI (seconds per cell); cpu is sized for 2 CPU cores (see docs/benchmark.md for the
@@ -91,7 +95,7 @@ def predict(model: nn.Module, images: np.ndarray, config: ClassifierConfig) -> t
     out = []
     for start in range(0, len(images), config.eval_batch_size):
         x = to_tensor(images[start:start + config.eval_batch_size]).to(device)
-        with autocast(device, config.precision):
+        with autocast(device, classifier_precision(config.precision, device)):
             logits = model(x)
         out.append(F.softmax(logits.float(), dim=1).cpu())
     model.train(was_training)
@@ -234,7 +238,7 @@ def _train(
             if extras.batch_mix is not None:  # on the CPU, so a seed mixes alike on every device
                 x, y = extras.batch_mix.apply(x, y, mix_generator)
             x, y = x.to(device), y.to(device)
-            with autocast(device, config.precision):
+            with autocast(device, classifier_precision(config.precision, device)):
                 logits = model(x)
             loss = soft_cross_entropy(logits, y)
             optimizer.zero_grad(set_to_none=True)
@@ -260,7 +264,7 @@ def _train(
 
 
 def copy_config(config: ClassifierConfig, **changes: Any) -> ClassifierConfig:
-    values = config.to_dict()
+    values = asdict(config)
     unknown = set(changes) - set(values)
     if unknown:
         raise AugdiffError(f"unknown classifier option(s): {', '.join(sorted(unknown))}")

@@ -13,6 +13,11 @@ from typer.core import TyperGroup
 from augdiff.cli.options import err_console
 from augdiff.errors import AugdiffError, internal_error_line, save_traceback
 from augdiff.runstore import runs_root
+from augdiff.threads import apply_threads, default_wait_policy
+
+# OpenMP reads its wait policy once, when `import torch` loads it; the imports above are torch-free and
+# create_app() below is where torch first loads, so this is the last moment it still takes effect.
+default_wait_policy()
 
 
 def _command_line_flow() -> tuple[type[BaseException], ...]:
@@ -89,12 +94,13 @@ def _root_options(
     ] = False,
 ) -> None:
     """Fit generators on a small histopathology set, generate (progressive) images, benchmark a classifier."""
+    apply_threads()  # AUGDIFF_THREADS; a bad value is one red line (raised inside _Group.invoke)
 
 
 def create_app() -> typer.Typer:
     """Build the CLI: core commands, then whatever plugins add through ``register_commands``."""
     from augdiff import plugins
-    from augdiff.cli import augment, benchmark, data, evaluate, fit, listing
+    from augdiff.cli import augment, benchmark, classifier, data, evaluate, fit, listing
 
     app = typer.Typer(
         cls=_Group,
@@ -105,7 +111,7 @@ def create_app() -> typer.Typer:
         add_completion=False,
     )
     app.callback()(_root_options)
-    for module in (listing, data, fit, augment, benchmark, evaluate):
+    for module in (listing, data, fit, augment, benchmark, evaluate, classifier):
         module.register(app)
     plugins.register_commands(app)
     return app

@@ -8,7 +8,17 @@ from typing import Annotated
 import typer
 
 from augdiff import workflow
-from augdiff.cli.options import Json, RunArgs, Set, command, console, emit_json, parse_overrides
+from augdiff.cli.options import (
+    Device,
+    Json,
+    RunArgs,
+    Set,
+    checked_device,
+    command,
+    console,
+    emit_json,
+    parse_overrides,
+)
 from augdiff.progress import reporter
 
 
@@ -28,14 +38,16 @@ def augment(
     steps: Annotated[int | None, typer.Option("--steps", help="Sampling steps (DDIM respacing).")] = None,
     run: RunArgs = RunArgs(),
     set_: Set = None,
+    device: Device = None,
     json_: Json = False,
 ) -> None:
     """Generate --n images with --generator (fitting it first if needed) into --out."""
+    device = checked_device(device)
     overrides = parse_overrides(set_)
     if steps is not None:
         overrides["sample_steps"] = steps
     workflow.check_request(n, overrides.get("sample_steps"))  # before the data is loaded
-    plan = run.plan().generator(generator, overrides)
+    plan = run.plan(device).generator(generator, overrides)
     result = workflow.augment(plan, n=n, out=out, force=force, cls=cls, progress=reporter(not json_))
     summary = {"generator": generator, "out": str(result.out_dir), "n": len(result.generated),
                "counts": result.counts, "run_dir": str(result.run_dir) if result.run_dir else None,

@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from augdiff.cli.options import Json, RunArgs, command, console, emit_json, err_console
+from augdiff.cli.options import (
+    Device,
+    Json,
+    RunArgs,
+    checked_device,
+    command,
+    console,
+    emit_json,
+    err_console,
+)
 from augdiff.progress import reporter
 
 
@@ -23,7 +32,8 @@ def benchmark(
         "--classifier", help="Registered classifier or any timm name \\[default: the profile's; vit_base for "
         "paper, as in the ADD paper]")] = None,
     generators: Annotated[str | None, typer.Option(
-        "--generators", help="Comma-separated generators \\[default: all installed].")] = None,
+        "--generators", help="Comma-separated generators \\[default: all installed; none with "
+        "--generated].")] = None,
     sets: Annotated[str | None, typer.Option(
         "--sets", help="Comma-separated set recipes: real, synthetic, mixed, aug-5000, progressive "
         "\\[default: all that apply]; the real baseline is always included.")] = None,
@@ -46,6 +56,12 @@ def benchmark(
     drop_artefacts: Annotated[bool, typer.Option(
         "--drop-artefacts", help="Leave out generated images with more green-dominant pixels than any real "
         "training image.")] = False,
+    teacher: Annotated[str, typer.Option(
+        "--teacher", help="none | filter | relabel: a classifier trained on the real split alone keeps only "
+        "generated images whose label it finds plausible (filter), or relabels them with its probabilities "
+        "(see docs/benchmark.md).")] = "none",
+    teacher_tolerance: Annotated[float, typer.Option(
+        "--teacher-tolerance", help="With --teacher filter: the largest |label − teacher probability| kept.")] = 0.5,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="GENERATOR.KEY=VALUE (JSON values): an option of that generator's fit and sampling, as "
         "`augment --set KEY=VALUE`; repeatable. GENERATOR may also name a --variant. Wins over the generator's "
@@ -53,6 +69,10 @@ def benchmark(
     variant: Annotated[list[str] | None, typer.Option(
         "--variant", help="NAME=GENERATOR:KEY=VALUE[,KEY=VALUE…]: GENERATOR again as its own rows named NAME, with "
         "its own fit and sets (e.g. add-pro-nohas=add-pro:attention=global); repeatable.")] = None,
+    generated: Annotated[list[str] | None, typer.Option(
+        "--generated", help="NAME=DIR: an existing generated set as its own rows named NAME, nothing fitted; DIR is "
+        "an `augdiff augment --out` folder or DIR/<class>/*.png from any tool (see docs/benchmark.md); "
+        "repeatable.")] = None,
     fit_seeds: Annotated[int, typer.Option(
         "--fit-seeds", help="Fit and sample every generator this many times with different seeds; the intervals "
         "then cover fit-to-fit variance too (fit seed 0 is --seed's fit).")] = 1,
@@ -60,10 +80,13 @@ def benchmark(
         "--shard", help="K/N: train only cells i with i mod N = K into --out and write no report; a run without "
         "--shard assembles the report (see docs/benchmark.md).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Retrain every cell instead of reusing finished ones.")] = False,
+    device: Device = None,
     json_: Json = False,
 ) -> None:
     """Train a classifier on the real baseline and on each generator's sets; report mean ± 95 % CI."""
+    device = checked_device(device)  # a GPU that is not there fails before any work
     # Imported here so that `augdiff --help` does not pay for importing torch and timm.
+    from augdiff.benchmark.external import parse_generated
     from augdiff.benchmark.protocol import BenchmarkOptions, run_benchmark
     from augdiff.benchmark.report import table_rows
     from augdiff.benchmark.variants import Variant, parse_generator_sets
@@ -73,8 +96,10 @@ def benchmark(
         classifier=classifier, generators=_names(generators), sets=_names(sets), seeds=seeds, seed=run.seed,
         steps=steps, pretrained=pretrained, out=out, force=force, runs_dir=run.runs_dir,
         metrics=[] if metrics == "none" else _names(metrics), budget=budget, synthetic_prob=synthetic_prob,
-        drop_artefacts=drop_artefacts, generator_options=parse_generator_sets(set_),
-        variants=[Variant.parse(v) for v in variant or []], fit_seeds=fit_seeds, shard=shard,
+        drop_artefacts=drop_artefacts, teacher=teacher, teacher_tolerance=teacher_tolerance,
+        generator_options=parse_generator_sets(set_),
+        variants=[Variant.parse(v) for v in variant or []], generated=parse_generated(generated),
+        fit_seeds=fit_seeds, shard=shard, device=device,
     )
     result = run_benchmark(opts, progress=reporter(not json_),
                            announce=lambda msg: err_console.print(msg, highlight=False))

@@ -9,7 +9,18 @@ import typer
 from rich.table import Table
 
 from augdiff import workflow
-from augdiff.cli.options import Json, RunArgs, Set, command, console, emit_json, parse_overrides
+from augdiff.cli.options import (
+    Device,
+    Json,
+    RunArgs,
+    Set,
+    checked_device,
+    command,
+    console,
+    emit_json,
+    parse_overrides,
+)
+from augdiff.devices import metrics_device
 from augdiff.errors import AugdiffError
 from augdiff.progress import reporter
 
@@ -40,7 +51,7 @@ def evaluate(
     domain_steps: Annotated[
         int, typer.Option("--domain-steps", help="Training steps of the domain feature classifier.")
     ] = 200,
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    device: Device = None,
     run: RunArgs = RunArgs(),
     set_: Set = None,
     json_: Json = False,
@@ -50,15 +61,17 @@ def evaluate(
     from augdiff import metrics as m
     from augdiff.metrics.evaluate import resolve_metrics
 
+    device = checked_device(device)
     chosen = [s.strip() for s in metrics.split(",") if s.strip()] if metrics else None
     kw: dict[str, Any] = {"inception": inception, "lpips_backbone": lpips_backbone, "lpips_net": lpips_net,
                           "domain_steps": domain_steps}
-    common = {"n_real": n_real, "metrics": chosen, "device": device, "progress": reporter(not json_)}
+    # The metrics keep the CPU unless --device is given (the generator then runs there too).
+    common = {"n_real": n_real, "metrics": chosen, "device": metrics_device(device), "progress": reporter(not json_)}
     if generator is not None and (real is not None or fake is not None):
         raise AugdiffError("--generator cannot be combined with --real/--fake: choose one way to evaluate")
     if generator is not None:
         resolve_metrics(chosen)  # a typo fails before the data is loaded
-        plan = run.plan().generator(generator, parse_overrides(set_))
+        plan = run.plan(device).generator(generator, parse_overrides(set_))
         report = workflow.evaluate(plan, n=n, **common, **kw)
     elif real is not None and fake is not None:
         report = m.evaluate_folders(real, fake, seed=run.seed, runs_dir=run.runs_dir, **common, **kw)

@@ -7,20 +7,34 @@ from typing import Annotated
 import typer
 
 from augdiff import workflow
-from augdiff.cli.options import Json, RunArgs, Set, command, console, emit_json, parse_overrides
+from augdiff.cli.options import (
+    Device,
+    Json,
+    RunArgs,
+    Set,
+    checked_device,
+    command,
+    console,
+    emit_json,
+    parse_overrides,
+)
 from augdiff.progress import reporter
+from augdiff.training import distributed
 
 
-@command
+@command(torchrun=True)  # add, ddpm-pcam and iddpm share their training over torchrun's processes
 def fit(
     generator: Annotated[str, typer.Argument(help="Generator name (see `augdiff list`).")],
     run: RunArgs = RunArgs(),
     set_: Set = None,
+    device: Device = None,
     json_: Json = False,
 ) -> None:
     """Fit GENERATOR on the training split of --data; re-running continues from the last checkpoint."""
-    plan = run.plan().generator(generator, parse_overrides(set_))
+    plan = run.plan(checked_device(device)).generator(generator, parse_overrides(set_))
     result = workflow.fit(plan, progress=reporter(not json_))
+    if not distributed.launched().is_main:
+        return  # under torchrun rank 0 reports for everyone
     summary = {"generator": generator, "fitted": result.fitted, "run_dir": str(result.run_dir),
                "reused": result.reused, "data_fingerprint": result.data_fingerprint}
     if json_:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import os
 import sys
 import typing
 from collections.abc import Callable
@@ -53,6 +54,15 @@ Set = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override one generator config value, KEY=VALUE (JSON values); repeatable."),
 ]
+Device = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="Where models run: cpu, cuda, cuda:N, mps or auto (CUDA when there is one); checked before any work. "
+        "A fit or set made on one device is reused on another \\[default: auto; the metrics: cpu].",
+        show_default=False,
+    ),
+]
 
 DEFAULT_PROFILE = "cpu"
 DEFAULT_DATA = "synth-histo"
@@ -85,19 +95,34 @@ class RunArgs(DataArgs):
     profile: Profile = DEFAULT_PROFILE
     runs_dir: RunsDir = None
 
-    def plan(self) -> RunPlan:
-        """The command's run: the data loaded (once per size) and each generator resolved from it."""
+    def plan(self, device: str | None = None) -> RunPlan:
+        """The command's run: the data loaded (once per size) and each generator resolved from it, on ``device``
+        (``--device``, checked with :func:`checked_device`; None: each generator's own)."""
         from augdiff.plan import RunPlan
 
-        return RunPlan(self.data, self.options(), self.profile, self.seed, self.runs_dir)
+        return RunPlan(self.data, self.options(), self.profile, self.seed, self.runs_dir, device)
 
 
-def command(func: Callable[..., Any]) -> Callable[..., Any]:
+def checked_device(device: str | None) -> str | None:
+    """``--device`` checked against this machine before any data is read; None when it was not given."""
+    if device is None:
+        return None
+    from augdiff.devices import check_device
+
+    return check_device(device)
+
+
+def command(
+    func: Callable[..., Any] | None = None, *, torchrun: bool = False
+) -> Callable[..., Any]:
     """Expand ``func``'s :class:`DataArgs`/:class:`RunArgs` parameter into one Typer option per field.
 
     The wrapped function stays an importable module function: call it with the options as keywords (as Typer does),
-    or with the object itself under the parameter's name.
+    or with the object itself under the parameter's name. Started by torchrun with several processes, it stops with
+    one line unless declared ``@command(torchrun=True)`` (``fit``, which shares its training out).
     """
+    if func is None:
+        return functools.partial(command, torchrun=torchrun)
     signature = inspect.signature(func, eval_str=True)
     group = next(p for p in signature.parameters.values()
                  if isinstance(p.annotation, type) and issubclass(p.annotation, DataArgs))
@@ -114,6 +139,10 @@ def command(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(**kwargs: Any) -> Any:
+        if not torchrun and os.environ.get("WORLD_SIZE", "1").strip() not in ("", "1"):
+            from augdiff.workflow import refuse_torchrun
+
+            refuse_torchrun("this command")  # before any data is read or any run folder is opened
         if group.name not in kwargs:
             kwargs[group.name] = group_cls(**{k: kwargs.pop(k) for k in names if k in kwargs})
         return func(**kwargs)

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+from augdiff.devices import parse_device
 from augdiff.errors import AugdiffError
 from augdiff.training.precision import PRECISIONS
 
@@ -13,7 +14,6 @@ T = TypeVar("T")
 
 LR_SCHEDULES = ("constant", "cosine")
 OPTIMIZERS = ("adamw", "adam")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -72,10 +72,11 @@ class TrainConfig:
             ("precision", PRECISIONS),
             ("lr_schedule", LR_SCHEDULES),
             ("optimizer", OPTIMIZERS),
-            ("device", DEVICES),
         ):
             if getattr(self, name) not in allowed:
                 raise bad(name, f"choose one of {', '.join(allowed)}")
+        # Any torch device name (cuda:1, mps); whether this machine has it is checked when training starts.
+        parse_device(self.device, "training option 'device'")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -10,6 +10,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from augdiff.errors import AugdiffError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -27,12 +29,39 @@ class DistInfo:
         return self.rank == 0
 
 
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def launched() -> DistInfo:
+    """What torchrun's environment says about this process, without joining any process group."""
+    return DistInfo(rank=_env_int("RANK", 0), world_size=max(1, _env_int("WORLD_SIZE", 1)),
+                    local_rank=_env_int("LOCAL_RANK", 0))
+
+
+def refuse_torchrun(what: str, fit_generators: list[str]) -> None:
+    """One line instead of N processes racing for the same run folders, for ``what`` (e.g. "augdiff augment")
+    that runs as one process. Only ``augdiff fit`` of the ``fit_generators`` uses torchrun's processes."""
+    info = launched()
+    if info.enabled:
+        raise AugdiffError(
+            f"{what} runs as one process, but torchrun started {info.world_size} (WORLD_SIZE={info.world_size}); "
+            f"run it without torchrun (only `augdiff fit` of {', '.join(fit_generators) or 'no installed generator'}"
+            " uses torchrun's processes)"
+        )
+
+
 def setup(device_type: str) -> DistInfo:
     """Join the process group torchrun describes in the environment (no-op for a single process)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = launched().world_size
     if world <= 1:
         return DistInfo()
     initialized_here = False
+    if device_type == "cuda":  # nccl's collectives (broadcast_object too) run on the current device
+        torch.cuda.set_device(launched().local_rank)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
         initialized_here = True

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
-from augdiff.devices import resolve_device
+from augdiff.devices import device_type, resolve_device
 from augdiff.errors import AugdiffError
 from augdiff.progress import NullReporter, Reporter
 from augdiff.seeding import derive_seed, seed_everything
@@ -111,8 +111,7 @@ class Trainer:
         config.validate()
         self.config, self.loss_fn, self.dataset = config, loss_fn, dataset
         self.workdir, self.seed, self.progress = Path(workdir), int(seed), progress
-        wants_cuda = config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
-        self.dist = distributed.setup("cuda" if wants_cuda else "cpu")
+        self.dist = distributed.setup(device_type(config.device))  # cuda:1 is CUDA too
         self.device = resolve_device(config.device, self.dist.local_rank)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)

@@ -47,3 +47,25 @@ def resolve_precision(name: str, device: torch.device) -> Precision:
     if name == "fp16" and kind != "cuda":
         raise AugdiffError("precision 'fp16' needs a CUDA device; use 'bf16' or 'fp32' on CPU")
     return Precision(name, kind)
+
+
+def supports_bf16(device: torch.device) -> bool:
+    """Whether bf16 autocast is worth using on ``device``: CUDA GPUs that compute in bf16 (Ampere and later).
+
+    The CPU can run bf16 but is slower at it on the CPUs measured here (see :func:`resolve_precision`); MPS is left
+    in fp32 until it is measured.
+    """
+    return device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def classifier_precision(name: str, device: torch.device) -> str:
+    """The autocast the downstream classifier trains and predicts under on ``device``.
+
+    ``auto``: bf16 where :func:`supports_bf16`, else fp32 (never fp16: the classifier loop has no loss scaler).
+    ``bf16`` and ``fp32`` are taken as asked (bf16 on a CPU with AMX is the user's call).
+    """
+    if name == "auto":
+        return "bf16" if supports_bf16(device) else "fp32"
+    if name not in ("fp32", "bf16"):
+        raise AugdiffError(f"classifier precision '{name}' is unknown; choose one of auto, fp32, bf16")
+    return name

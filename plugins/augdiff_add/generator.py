@@ -119,6 +119,7 @@ class AddGenerator(Generator):
     description: ClassVar[str] = "ADD (MICCAI 2024): two-domain DDIM bridge with hybrid attention; final-state translations"
     profiles: ClassVar[dict[str, dict[str, Any]]] = PROFILES
     sampling_options: ClassVar[tuple[str, ...]] = SAMPLING_OPTIONS
+    distributed_fit: ClassVar[bool] = True  # both domain models train with the shared (DDP) trainer
     option_types: ClassVar[dict[str, tuple[Any, ...]]] = {
         "source_class": (str, None), "target_class": (str, None), "grad_clip": (float, None)}
     # The names every other generator uses for these; fits made under the old names keep their run ids.
@@ -368,6 +369,8 @@ class AddProGenerator(AddGenerator):
     name: ClassVar[str] = "add-pro"
     description: ClassVar[str] = "ADD-Pro: progressive A→B samples at adaptive depths with soft labels [1−L, L]"
     fit_name: ClassVar[str | None] = "add"
+    # The Eq. 9 depth search was the only rule before depth_rule existed; repeat_eta never reaches add-pro.
+    introduced_options: ClassVar[dict[str, Any]] = {"depth_rule": "search", "repeat_eta": 0.5}
     # ADD-Pro's progression stays normal → tumor in the benchmark (its sets are not per class); it then shares the
     # two-model fit of `augdiff fit add`. ``--set add-pro.bidirectional=true`` asks for both directions.
     benchmark_overrides: ClassVar[dict[str, Any]] = {}
@@ -483,11 +486,14 @@ class AddProGenerator(AddGenerator):
         return files
 
     def summary_files(self, generated: GeneratedSet) -> dict[str, bytes]:
-        """strips.png: the strips of the first 16 sources, one per row."""
-        names = dict.fromkeys(_strip_name(r["direction"], str(r["source"])) for r in generated.records)
-        rows = [np.asarray(Image.open(generated.directory / name).convert("RGB"))
-                for name in list(names)[:16] if (generated.directory / name).is_file()]
-        return {"strips.png": pictures.png_bytes(pictures.stack(rows))} if rows else {}
+        """strips.png: the strips of the first 16 sources, one per row, under column labels (source | L=… |
+        final)."""
+        levels: dict[str, dict[float, None]] = {}  # strip file → its requested levels, as the records give them
+        for r in generated.records:
+            levels.setdefault(_strip_name(r["direction"], str(r["source"])), {})[float(r["level_requested"])] = None
+        rows = [(np.asarray(Image.open(generated.directory / name).convert("RGB")), sorted(levels[name]))
+                for name in list(levels)[:16] if (generated.directory / name).is_file()]
+        return {"strips.png": pictures.png_bytes(strips.sheet(rows))} if rows else {}
 
 
 def _strip_name(direction: str, source: str) -> str:

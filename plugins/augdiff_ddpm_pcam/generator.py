@@ -96,6 +96,7 @@ class DDPMPCam(Generator):
     description = "DDPM-PCam: an unconditional DDPM per class with the paper's plain U-Net (32 px PCam crops)."
     profiles: ClassVar[dict[str, dict[str, Any]]] = PROFILES
     sampling_options = ("sample_steps", "sample_batch", "clip_sample", "variance")
+    distributed_fit = True  # every class model trains with the shared (DDP) trainer
     # --set types the profiles' values do not show: attention may be a list of blocks, sample_steps null.
     option_types: ClassVar[dict[str, tuple[Any, ...]]] = {
         "attention": (str, None, (list, int)), "sample_steps": (int, None),

@@ -86,6 +86,7 @@ class IDDPM(Generator):
     description = "Improved DDPM (Nichol & Dhariwal 2021): cosine schedule, learned variance, hybrid loss"
     profiles: ClassVar[dict[str, dict[str, Any]]] = PROFILES
     sampling_options: ClassVar[tuple[str, ...]] = ("sample_steps", "sample_batch", "clip_sample")
+    distributed_fit: ClassVar[bool] = True  # trains with the shared (DDP) trainer
     # --set types the profiles' values do not show: null clips nothing / samples all T steps.
     option_types: ClassVar[dict[str, tuple[Any, ...]]] = {"grad_clip": (float, None), "sample_steps": (int, None)}
 

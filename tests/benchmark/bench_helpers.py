@@ -38,7 +38,8 @@ class TinyGen(Generator):
     """Draws per-class mean colours plus noise: fast, deterministic, and counts its calls."""
 
     name = "tiny-gen"
-    profiles = {p: {"image_size": 8, "noise": 10.0} for p in ("smoke", "cpu", "paper")}
+    # mislabel: the share of each class's images labelled as the other class (a generator with wrong labels).
+    profiles = {p: {"image_size": 8, "noise": 10.0, "mislabel": 0.0} for p in ("smoke", "cpu", "paper")}
     generate_calls = 0
 
     def __init__(self, config, classes):
@@ -55,7 +56,9 @@ class TinyGen(Generator):
         for c, k in self.split_counts(n, cls):
             size = self.config["image_size"]
             img = np.clip(self.means[c] + rng.normal(0, self.config["noise"], (k, size, size, 3)), 0, 255)
-            parts.append(Samples(img.astype(np.uint8), one_hot([c] * k, len(self.classes)),
+            labels = np.full(k, c)
+            labels[: round(k * self.config.get("mislabel", 0.0))] = 1 - c
+            parts.append(Samples(img.astype(np.uint8), one_hot(labels, len(self.classes)),
                                  [{"source": f"mean-{c}"} for _ in range(k)]))
         return Samples.concat(parts)
 

@@ -131,6 +131,22 @@ def test_a_renamed_option_keeps_fit_ids_saved_configs_and_set_working(tmp_path, 
     assert RenamedGen.load(model_dir).config == {"image_size": 8, "noise": 4.0}
 
 
+def test_an_introduced_option_at_its_reproducing_value_keeps_set_keys(tmp_path):
+    """add-pro's sets made before ``depth_rule`` existed (the search was the only rule) keep their key, and so
+    are reused; another rule is another set."""
+    from augdiff_add.generator import AddProGenerator
+
+    config = AddProGenerator.default_config("smoke")
+    assert config["depth_rule"] == "search"
+    identity = AddProGenerator.identity(config)
+    assert "depth_rule" not in identity and "repeat_eta" not in identity
+    assert AddProGenerator.identity({**config, "depth_rule": "spread"})["depth_rule"] == "spread"
+    run = RunPlan("synth-histo", DataOptions(seed=0), "smoke", 0, tmp_path / "runs")
+    keys = {workflow.set_request(run.generator("add-pro", overrides), 50)[1]
+            for overrides in ({}, {"depth_rule": "search"}, {"depth_rule": "spread"})}
+    assert len(keys) == 2
+
+
 def test_add_keeps_its_fit_ids_under_the_shared_key_names(tmp_path):
     """ADD's ``train_steps``/``sample_batch_size`` became ``steps``/``sample_batch``; its fits keep their ids.
 

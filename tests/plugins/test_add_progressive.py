@@ -142,3 +142,31 @@ def test_the_spread_depth_rule_decodes_at_l_times_t_and_labels_with_l(generator)
     assert gen.from_profile("smoke", ["normal", "tumor"], {"depth_rule": "spread"}).config["depth_rule"] == "spread"
     with pytest.raises(AugdiffError, match="depth_rule"):
         gen.from_profile("smoke", ["normal", "tumor"], {"depth_rule": "nearest"})
+
+
+def test_strips_sheet_labels_columns_and_aligns_short_strips() -> None:
+    from augdiff_add import strips
+
+    from augdiff.pictures import GAP
+
+    levels = [round(0.1 * i, 1) for i in range(1, 11)]
+    tile = strips.MIN_TILE
+    colour = {name: np.full((SIZE, SIZE, 3), v, np.uint8) for name, v in (("source", 10), ("final", 250))}
+    colour |= {strips.level_label(v): np.full((SIZE, SIZE, 3), 20 + 20 * i, np.uint8) for i, v in enumerate(levels)}
+    full = strips.strip([colour["source"], *(colour[strips.level_label(v)] for v in levels), colour["final"]])
+    no_final = strips.strip([colour["source"], *(colour[strips.level_label(v)] for v in levels)])
+    short = strips.strip([colour["source"], *(colour[strips.level_label(v)] for v in levels[:3]), colour["final"]])
+    sheet = strips.sheet([(full, levels), (no_final, levels), (short, levels[:3])])
+    band = sheet.shape[0] - (3 * (tile + GAP) - GAP)
+    assert 0 < band < tile and sheet.shape[1] == full.shape[1] == 12 * (tile + GAP) - GAP
+    assert (sheet[:band] < 128).any()  # the labels are drawn
+    np.testing.assert_array_equal(sheet[band:band + tile], full)  # a full strip is kept as it was
+
+    def cell(row: int, col: int) -> np.ndarray:
+        y, x = band + row * (tile + GAP), col * (tile + GAP)
+        return sheet[y:y + tile, x:x + tile]
+
+    assert strips.level_label(1.0) == "L=1.0" and strips.level_label(0.25) == "L=0.25"
+    assert (cell(1, 11) == 255).all()  # no final translation: a white cell
+    assert (cell(2, 3) == colour["L=0.3"][0, 0]).all() and (cell(2, 4) == 255).all()
+    assert (cell(2, 11) == 250).all()  # a short strip's final translation goes under "final"
