@@ -6,18 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_checks import one_line_error
 
 from augdiff.cli import app
 from augdiff.errors import AugdiffError
-
-
-def _assert_one_line_error(result, *needles: str) -> None:  # type: ignore[no-untyped-def]
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    assert "Traceback" not in result.output
 
 
 def test_list_json_names_builtins_with_their_plugins(runner) -> None:  # type: ignore[no-untyped-def]
@@ -53,7 +45,7 @@ def test_list_table(runner) -> None:  # type: ignore[no-untyped-def]
 def test_bad_options_give_one_red_line_exit_2_and_write_nothing(runner, tmp_path, args, needles) -> None:  # type: ignore[no-untyped-def]
     runs = tmp_path / "bad-runs"
     result = runner.invoke(app, [*args, "--runs-dir", str(runs)])
-    _assert_one_line_error(result, *needles)
+    one_line_error(result, *needles)
     written = [p for p in runs.rglob("*") if p.is_file() and p.name != "run.json"] if runs.exists() else []
     assert written == [], written
 

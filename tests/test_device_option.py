@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import torch
+from cli_checks import one_line_error
 
 from augdiff.classify.train import CLASSIFIER_PROFILES, copy_config
 from augdiff.cli import app
@@ -27,15 +28,6 @@ COMMANDS = {
 }
 
 
-def _one_line_error(result: Any, *needles: str) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
-
-
 @no_cuda
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("device", ["cuda:7", "nonsense"])
@@ -46,7 +38,7 @@ def test_an_unavailable_or_unknown_device_is_one_line_before_any_work(
     result = runner.invoke(app, [*COMMANDS[command], "--profile", "smoke", "--device", device],
                            env={"AUGDIFF_RUNS_DIR": str(runs), "COLUMNS": "400"})
     why = "no CUDA device is available" if device.startswith("cuda") else "not a torch device"
-    line = _one_line_error(result, f"--device {device}", why)
+    line = one_line_error(result, f"--device {device}", why)
     assert "--device cpu" in line or "cpu, cuda" in line  # says what to use instead
     assert not runs.exists()  # refused before any data was read or run folder opened
 

@@ -8,9 +8,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
+from cli_checks import one_line_error
 
 from augdiff import workflow
 from augdiff.cli import app
@@ -27,15 +27,6 @@ def two_processes(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-def _one_line_error(result: Any, *needles: str) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
-
-
 @pytest.mark.parametrize("args", [
     ["augment", "--generator", "ddpm-pcam", "--n", "4"],
     ["benchmark", "--generators", "stain-jitter", "--seeds", "1"],
@@ -47,14 +38,14 @@ def test_commands_that_run_as_one_process_refuse_torchrun(
 ) -> None:
     result = runner.invoke(app, [*args, *(["--profile", "smoke"] if args[0] != "data" else [])],
                            env={"COLUMNS": "400"})
-    _one_line_error(result, "runs as one process, but torchrun started 2", "run it without torchrun",
+    one_line_error(result, "runs as one process, but torchrun started 2", "run it without torchrun",
                     "only `augdiff fit` of add, add-pro, ddpm-pcam, iddpm")
     assert not Path(os.environ["AUGDIFF_RUNS_DIR"]).exists()  # no run folder was opened
 
 
 def test_the_fit_of_a_one_process_generator_refuses_torchrun(runner, two_processes: None) -> None:  # type: ignore[no-untyped-def]
     result = runner.invoke(app, ["fit", "stain-jitter", "--profile", "smoke"], env={"COLUMNS": "400"})
-    _one_line_error(result, "augdiff fit stain-jitter: this generator trains in one process",
+    one_line_error(result, "augdiff fit stain-jitter: this generator trains in one process",
                     "run it without torchrun", "torchrun works for: add, add-pro, ddpm-pcam, iddpm")
     assert not Path(os.environ["AUGDIFF_RUNS_DIR"]).exists()
 
